@@ -1,0 +1,53 @@
+// A loaded tenant program: the ELF's decoded text (shared by every fork) and
+// the master machine state captured when the guest signalled MTD_ECALL_READY.
+// Immutable once load() returns, so any number of worker threads may fork it
+// at the same time without locks.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string_view>
+
+#include "limits.hpp"
+
+namespace mtd::sandbox {
+
+// Receives what the guest writes to stdout/stderr (fd 1 and 2), in chunks as
+// written. Called on whichever thread runs the guest: the loading thread
+// during init, a worker thread during a request. Must be thread-safe.
+using LogSink = std::function<void(std::string_view)>;
+
+// A load that failed: bad ELF, fault or exhausted budget in start-up or
+// on_init, exit before ready. what() is one readable line.
+struct LoadError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+class Program {
+public:
+    // Parses the static RISC-V ELF, builds the initial stack (argv, envp,
+    // auxv), runs glibc start-up and on_init under limits.init_instructions
+    // until the guest makes MTD_ECALL_READY, and keeps that state as master.
+    static std::shared_ptr<const Program> load(std::span<const uint8_t> elf,
+                                               const Limits& limits, LogSink log);
+
+    const Limits& limits() const { return limits_; }
+    const LogSink& log() const { return log_; }
+    uint64_t init_instructions_used() const;
+
+    ~Program();
+    Program(const Program&) = delete;
+    Program& operator=(const Program&) = delete;
+
+private:
+    Program();
+    Limits limits_;
+    LogSink log_;
+    struct State;                  // defined in program.cpp / the sandbox internals
+    std::unique_ptr<State> state_;
+    friend class Machine;
+};
+
+}  // namespace mtd::sandbox
