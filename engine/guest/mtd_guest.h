@@ -17,8 +17,9 @@ static inline long mtd_ecall3(long number, long a0, long a1, long a2) {
 }
 
 /* Ends initialisation. Returns 0 in every request (each one resumes a fresh
- * fork of the machine as it was at this call). */
-static inline void mtd_ready(void) { mtd_ecall3(MTD_ECALL_READY, 0, 0, 0); }
+ * fork of the machine as it was at this call). Outside mtd (a plain Linux
+ * process, e.g. under qemu-riscv64) it returns -ENOSYS. */
+static inline long mtd_ready(void) { return mtd_ecall3(MTD_ECALL_READY, 0, 0, 0); }
 
 /* Answers the request and stops the machine: never returns. */
 static inline __attribute__((noreturn)) void mtd_respond(int status, const char *content_type,

@@ -2,13 +2,23 @@
 // live in __pythran_app) into a guest program: run on_init, signal ready,
 // then answer each request by calling on_client_request.
 //
+// Run as a plain process (qemu-riscv64, where the mtd ecalls fail with
+// ENOSYS) it serves one GET / and prints the response instead: handy for
+// debugging a tenant, and what the differential tests compare.
+//
 // The build pipeline defines, from the tenant's source:
 //   MTD_HAS_ON_INIT      when app.py defines on_init()
 //   MTD_HANDLER_ARGS     0 for on_client_request(), 4 for
 //                        on_client_request(method, path, headers, body)
 #include "app.cpp"
 
+#if MTD_HANDLER_ARGS == 4
+#include <pythonic/include/types/dict.hpp>
+#include <pythonic/types/dict.hpp>
+#endif
+
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <tuple>
@@ -19,7 +29,10 @@
 
 namespace {
 
+bool standalone = false;  // not under mtd: see above
+
 std::string request_field(int field) {
+    if (standalone) return field == MTD_FIELD_METHOD ? "GET" : field == MTD_FIELD_PATH ? "/" : "";
     std::string value(mtd_request_field(field, nullptr, 0), '\0');
     mtd_request_field(field, value.data(), value.size());
     return value;
@@ -27,7 +40,9 @@ std::string request_field(int field) {
 
 #if MTD_HANDLER_ARGS == 4
 pythonic::types::dict<pythonic::types::str, pythonic::types::str> request_headers() {
-    pythonic::types::dict<pythonic::types::str, pythonic::types::str> headers;
+    // dict() would be a null reference in Pythran; empty_dict allocates.
+    pythonic::types::dict<pythonic::types::str, pythonic::types::str> headers{
+        pythonic::types::empty_dict()};
     std::string raw = request_field(MTD_FIELD_HEADERS);
     size_t start = 0;
     while (start < raw.size()) {
@@ -54,6 +69,15 @@ auto call_handler() {
 #endif
 }
 
+[[noreturn]] void respond(int status, const std::string& type, const std::string& body) {
+    if (standalone) {
+        std::printf("%d %s\n\n", status, type.c_str());
+        std::fwrite(body.data(), 1, body.size(), stdout);
+        std::exit(0);
+    }
+    mtd_respond(status, type.data(), type.size(), body.data(), body.size());
+}
+
 template <class T>
 std::string as_bytes(const T& value) {
     if constexpr (std::is_convertible_v<T, std::string>) {
@@ -70,12 +94,10 @@ template <class Result>
     if constexpr (std::is_invocable_v<const Result&>) {
         respond_with(result());
     } else if constexpr (std::tuple_size_v<Result> == 3) {
-        std::string type = as_bytes(std::get<1>(result)), body = as_bytes(std::get<2>(result));
-        mtd_respond(static_cast<int>(std::get<0>(result)), type.data(), type.size(), body.data(),
-                    body.size());
+        respond(static_cast<int>(std::get<0>(result)), as_bytes(std::get<1>(result)),
+                as_bytes(std::get<2>(result)));
     } else {
-        std::string type = as_bytes(std::get<0>(result)), body = as_bytes(std::get<1>(result));
-        mtd_respond(200, type.data(), type.size(), body.data(), body.size());
+        respond(200, as_bytes(std::get<0>(result)), as_bytes(std::get<1>(result)));
     }
 }
 
@@ -87,6 +109,6 @@ int main() {
 #endif
     std::cout.flush();
     std::fflush(stdout);
-    mtd_ready();
+    standalone = mtd_ready() != 0;
     respond_with(call_handler());
 }

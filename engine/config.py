@@ -1,0 +1,23 @@
+"""Engine settings with the defaults an operator expects."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mtd" / "builds"
+
+
+@dataclass
+class EngineConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 0  # 0: one worker per core
+    tenants_dir: Path = field(default_factory=lambda: Path("tenants"))
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    vanilla: bool = True  # serve /_mtd/vanilla, the unsandboxed comparison page
+    build_jobs: int = 0  # 0: one build per core

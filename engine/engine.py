@@ -1,0 +1,178 @@
+"""The engine facade: what the console, the headless mode and the tests use.
+It owns the native server (mtd._core.Server), builds tenants and loads them
+into it, and turns the native counters and logs into Python records."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import _core
+from .build import BuildError, Builder
+from .config import EngineConfig
+from .logs import LogAssembler, LogRecord
+from .tenants import TenantConfigError, TenantSpec, discover_tenants, load_tenant
+from .vanilla import VANILLA_PAGE
+
+
+class LoadFailed(Exception):
+    """A tenant could not be built or initialised; its previous version (if
+    any) keeps serving."""
+
+
+@dataclass
+class TenantStatus:
+    name: str
+    hosts: list[str]
+    default: bool
+    state: str = "building"  # building | serving | error
+    version: int = 0  # how many times a build was published
+    loaded_at: float | None = None
+    build_seconds: float | None = None
+    cached: bool = False
+    error: str | None = None
+    log_path: Path | None = None
+
+
+class Engine:
+    def __init__(self, config: EngineConfig):
+        self.config = config
+        self.builder = Builder(config.cache_dir)
+        self.server = _core.Server(config.host, config.port, config.threads,
+                                   VANILLA_PAGE if config.vanilla else None)
+        self.tenants: dict[str, TenantStatus] = {}
+        self.logs = LogAssembler()
+        self._pending: list[LogRecord] = []  # records not yet drained by the caller
+        self._lock = threading.Lock()  # guards tenants and logs across build threads
+        self._started = False
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> list[TenantStatus]:
+        """Builds and loads every tenant found, then starts serving. A tenant
+        that fails is reported (state "error") and does not stop the others."""
+        specs, problems = discover_tenants(self.config.tenants_dir)
+        for problem in problems:
+            self._event("", f"tenant config: {problem}")
+        jobs = self.config.build_jobs or os.cpu_count() or 1
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            statuses = list(pool.map(self._load_quietly, specs))
+        self.server.start()
+        self._started = True
+        self._event("", f"serving on http://{self.config.host}:{self.port}/")
+        return statuses
+
+    def stop(self) -> None:
+        if self._started:
+            self.server.stop()
+            self._started = False
+
+    def __enter__(self) -> "Engine":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    # -- tenants -----------------------------------------------------------
+
+    def load(self, spec: TenantSpec) -> TenantStatus:
+        """Builds and (re)loads one tenant. Raises LoadFailed with a readable
+        one-line reason; the previous version, if any, keeps serving."""
+        status = self._status_for(spec)
+        status.state = "building"
+        try:
+            result = self.builder.build(spec)
+            limits = _core.Limits()
+            for key, value in spec.limits.items():
+                setattr(limits, key, value)
+            loaded = self.server.load_tenant(spec.name, result.elf.read_bytes(), spec.hosts,
+                                             limits, spec.default)
+        except BuildError as e:
+            self._fail(status, str(e), e.log)
+            raise LoadFailed(str(e)) from e
+        except _core.LoadError as e:
+            self._fail(status, f"{spec.name}: {e}", None)
+            raise LoadFailed(f"{spec.name}: {e}") from e
+        finally:
+            self._drain_guest_logs()  # on_init's prints come before the "loaded" line
+        status.version += 1
+        status.state, status.error, status.log_path = "serving", None, None
+        status.loaded_at = time.time()
+        status.build_seconds, status.cached = result.seconds, result.cached
+        how = "cached build" if result.cached else f"built in {result.seconds:.1f} s"
+        self._event(spec.name, f"loaded version {status.version} ({how}, "
+                               f"on_init {loaded['init_instructions']:,} instructions)")
+        return status
+
+    def reload(self, name: str) -> TenantStatus:
+        """Re-reads the tenant's folder and loads it again."""
+        try:
+            spec = load_tenant(Path(self.config.tenants_dir) / name)
+        except TenantConfigError as e:
+            status = self.tenants.get(name)
+            if status:
+                self._fail(status, str(e), None)
+            raise LoadFailed(str(e)) from e
+        return self.load(spec)
+
+    def unload(self, name: str) -> bool:
+        removed = self.server.remove_tenant(name)
+        with self._lock:
+            self.tenants.pop(name, None)
+        if removed:
+            self._event(name, "unloaded")
+        return removed
+
+    def _load_quietly(self, spec: TenantSpec) -> TenantStatus:
+        try:
+            return self.load(spec)
+        except LoadFailed:
+            return self.tenants[spec.name]
+
+    def _status_for(self, spec: TenantSpec) -> TenantStatus:
+        with self._lock:
+            status = self.tenants.get(spec.name)
+            if status is None:
+                status = self.tenants[spec.name] = TenantStatus(spec.name, spec.hosts,
+                                                                spec.default)
+            status.hosts, status.default = spec.hosts, spec.default
+            return status
+
+    def _fail(self, status: TenantStatus, message: str, log: Path | None) -> None:
+        # A tenant that served before keeps serving its last good version.
+        status.state = "serving" if status.version else "error"
+        status.error, status.log_path = message, log
+        suffix = f" (full log: {log})" if log else ""
+        self._event(status.name, f"error: {message}{suffix}")
+
+    # -- observation -------------------------------------------------------
+
+    def stats(self) -> list[dict]:
+        return self.server.stats()
+
+    def drain_logs(self) -> list[LogRecord]:
+        """Log records since the last call: tenants' output and engine events."""
+        self._drain_guest_logs()
+        with self._lock:
+            records = list(self._pending)
+            self._pending.clear()
+        return records
+
+    def _drain_guest_logs(self) -> None:
+        chunks = self.server.drain_logs()
+        with self._lock:
+            for tenant, text in chunks:
+                self._pending.extend(self.logs.feed(tenant, text))
+
+    def _event(self, tenant: str, text: str) -> None:
+        with self._lock:
+            self._pending.append(self.logs.event(tenant, text))
