@@ -1,0 +1,64 @@
+"""Shared fixtures: a build cache for the whole run, built bundled tenants,
+and an engine serving them on a free port."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mtd.engine import Builder, Engine, EngineConfig, discover_tenants
+
+REPO = Path(__file__).resolve().parent.parent
+TENANTS = REPO / "tenants"
+SEED_PAGE = b"\tthis is a very\n\tlong string if I had the\n\tenergy to type more and more ...\n"
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("build-cache")
+
+
+@pytest.fixture(scope="session")
+def builder(cache_dir) -> Builder:
+    return Builder(cache_dir)
+
+
+@pytest.fixture(scope="session")
+def bundled_elves(builder) -> dict[str, Path]:
+    """The bundled tenants built once per test run: name -> ELF path."""
+    specs, problems = discover_tenants(TENANTS)
+    assert not problems
+    return {spec.name: builder.build(spec).elf for spec in specs}
+
+
+@pytest.fixture
+def qemu() -> str:
+    path = shutil.which("qemu-riscv64")
+    if path is None:
+        pytest.skip("qemu-riscv64 not installed (Debian package qemu-user)")
+    return path
+
+
+def make_engine(tenants_dir: Path, cache_dir: Path, **overrides) -> Engine:
+    config = EngineConfig(port=0, threads=2, tenants_dir=tenants_dir, cache_dir=cache_dir)
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return Engine(config)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory, bundled_elves, cache_dir):
+    """An engine serving the bundled tenants on a free loopback port."""
+    engine = make_engine(TENANTS, cache_dir)
+    engine.start()
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture
+def client(engine):
+    with httpx.Client(base_url=f"http://127.0.0.1:{engine.port}", timeout=10) as c:
+        yield c

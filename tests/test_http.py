@@ -1,0 +1,71 @@
+"""HTTP round trips through the sandbox, against the bundled tenants."""
+
+import httpx
+
+from mtd.engine import Engine
+
+from conftest import SEED_PAGE, TENANTS, make_engine
+
+
+def test_hello_serves_the_seed_page(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/plain"
+    assert response.content == SEED_PAGE
+
+
+def test_vanilla_serves_the_same_bytes_without_sandbox(client):
+    sandboxed, vanilla = client.get("/"), client.get("/_mtd/vanilla")
+    assert vanilla.status_code == 200
+    assert vanilla.content == sandboxed.content
+    assert vanilla.headers["content-type"] == sandboxed.headers["content-type"]
+
+
+def test_requests_are_ephemeral(client):
+    # The counter tenant increments a global and a heap value per request;
+    # each request runs in a fresh fork, so it always sees them at 0.
+    answers = {client.get("/", headers={"Host": "counter.localhost"}).text for _ in range(20)}
+    assert answers == {"1 1\n"}
+
+
+def test_host_routing_ignores_port_and_case(client, engine):
+    response = client.get("/", headers={"Host": f"Counter.LOCALHOST:{engine.port}"})
+    assert response.text == "1 1\n"
+    assert client.get("/", headers={"Host": "hello.localhost"}).content == SEED_PAGE
+
+
+def test_unknown_host_goes_to_default_tenant(client):
+    assert client.get("/", headers={"Host": "nobody.example"}).content == SEED_PAGE
+
+
+def test_on_init_output_is_logged_once_per_load_and_attributed(tmp_path, cache_dir, bundled_elves):
+    engine = make_engine(TENANTS, cache_dir)
+    engine.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{engine.port}") as c:
+            for _ in range(5):
+                assert c.get("/").status_code == 200
+        guest = [(r.tenant, r.text) for r in engine.drain_logs() if r.kind == "guest"]
+        assert guest == [("hello", "Hello from Python")]
+        engine.reload("hello")
+        guest = [(r.tenant, r.text) for r in engine.drain_logs() if r.kind == "guest"]
+        assert guest == [("hello", "Hello from Python")]
+    finally:
+        engine.stop()
+
+
+def test_no_default_tenant_gives_clear_404(tmp_path, cache_dir):
+    folder = tmp_path / "only"
+    folder.mkdir()
+    (folder / "app.py").write_text("def on_client_request():\n    return 'text/plain', 'only'\n")
+    (folder / "tenant.toml").write_text('hosts = ["only.localhost"]\n')
+    engine = make_engine(tmp_path, cache_dir)
+    engine.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{engine.port}") as c:
+            assert c.get("/", headers={"Host": "only.localhost"}).text == "only"
+            missing = c.get("/", headers={"Host": "other.localhost"})
+            assert missing.status_code == 404
+            assert "no tenant for host 'other.localhost'" in missing.text
+    finally:
+        engine.stop()

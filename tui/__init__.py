@@ -1,0 +1,1 @@
+"""mtd's operations console (Textual) and its headless mode."""

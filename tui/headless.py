@@ -1,0 +1,88 @@
+"""Headless mode: the engine without a screen. Prints log records as they
+come and one stats line per second; stops cleanly on SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from typing import TextIO
+
+from mtd.engine import Engine, EngineConfig
+from mtd.engine.logs import LogRecord
+
+
+def format_record(record: LogRecord) -> str:
+    who = f"[{record.tenant}] " if record.tenant else ""
+    return f"mtd: {who}{record.text}" if record.kind == "engine" else f"{who}{record.text}"
+
+
+class RateTracker:
+    """Requests per second per tenant, from successive cumulative counters."""
+
+    def __init__(self):
+        self._last: dict[str, tuple[float, int]] = {}
+
+    def update(self, stats: list[dict], now: float) -> list[dict]:
+        rows = []
+        for entry in stats:
+            name, total = entry["name"], entry["requests"]
+            then, before = self._last.get(name, (now, total))
+            elapsed = now - then
+            rate = (total - before) / elapsed if elapsed > 0 else 0.0
+            self._last[name] = (now, total)
+            rows.append({"name": name, "requests": total, "rps": round(rate, 1),
+                         "errors": sum(entry["errors"].values())})
+        return rows
+
+
+def format_stats(rows: list[dict]) -> str:
+    parts = [f"{r['name'] or '(unrouted)'} {r['requests']:,} req {r['rps']:,.0f}/s"
+             + (f" {r['errors']:,} err" if r["errors"] else "") for r in rows]
+    return time.strftime("%H:%M:%S ") + (" | ".join(parts) if parts else "no tenants")
+
+
+def run_headless(config: EngineConfig, json_lines: bool = False, out: TextIO = sys.stdout) -> int:
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def emit_logs(engine: Engine) -> None:
+        for record in engine.drain_logs():
+            if json_lines:
+                out.write(json.dumps({"log": record.text, "tenant": record.tenant,
+                                      "kind": record.kind, "time": record.at}) + "\n")
+            else:
+                out.write(format_record(record) + "\n")
+        out.flush()
+
+    try:
+        try:
+            engine = Engine(config)
+            engine.start()
+        except RuntimeError as e:  # e.g. the port is taken
+            print(f"mtd-console: {e}", file=sys.stderr)
+            return 1
+        rates = RateTracker()
+        rates.update(engine.stats(), time.monotonic())
+        try:
+            emit_logs(engine)
+            while not stop.wait(1.0):
+                emit_logs(engine)
+                rows = rates.update(engine.stats(), time.monotonic())
+                if json_lines:
+                    out.write(json.dumps({"time": time.time(), "tenants": rows}) + "\n")
+                else:
+                    out.write(format_stats(rows) + "\n")
+                out.flush()
+        finally:
+            engine.stop()
+            emit_logs(engine)
+        out.write("mtd: stopped\n" if not json_lines else json.dumps({"stopped": True}) + "\n")
+        out.flush()
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

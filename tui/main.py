@@ -1,0 +1,56 @@
+"""`mtd-console`: the operations console, or with --no-tui the same engine
+headless, one stats line per second."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mtd.engine import EngineConfig
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mtd-console",
+        description="Multi-tenant HTTP server: every request runs in its own RISC-V sandbox.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="port to serve on; 0 picks a free one "
+                        "(default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="worker threads (default: one per core)")
+    parser.add_argument("--tenants", type=Path, default=Path("tenants"), metavar="DIR",
+                        help="folder with one sub-folder per tenant (default: %(default)s)")
+    parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                        help="where built tenants are cached (default: ~/.cache/mtd/builds)")
+    parser.add_argument("--no-vanilla", action="store_true",
+                        help="do not serve /_mtd/vanilla, the unsandboxed comparison page")
+    parser.add_argument("--no-tui", action="store_true", help="run headless: one stats line per second")
+    parser.add_argument("--json", action="store_true", help="with --no-tui: JSON lines instead of text")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> EngineConfig:
+    config = EngineConfig(host=args.host, port=args.port, threads=args.threads,
+                          tenants_dir=args.tenants, vanilla=not args.no_vanilla)
+    if args.cache_dir is not None:
+        config.cache_dir = args.cache_dir
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.tenants.is_dir():
+        print(f"mtd-console: tenants directory '{args.tenants}' not found "
+              f"(use --tenants DIR)", file=sys.stderr)
+        return 2
+    config = config_from_args(args)
+    from .headless import run_headless
+    if not args.no_tui:
+        print("mtd-console: the interactive console is not built yet; running headless "
+              "(--no-tui)", file=sys.stderr)
+    return run_headless(config, json_lines=args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
