@@ -2,6 +2,7 @@
 the same stdout and exit status under both."""
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,28 @@ def test_hello_elf_output_is_the_seed_program_output(bundled_elves):
     exit_code, stdout = run_ours(bundled_elves["hello"])
     assert exit_code == 0
     assert stdout == b"Hello from Python\n200 text/plain\n\n" + SEED_PAGE
+
+
+GUEST_PROGRAMS = Path(__file__).resolve().parent / "guest_programs"
+
+
+@pytest.fixture(scope="session")
+def compiled_programs(tmp_path_factory) -> dict[str, Path]:
+    """The corpus in guest_programs/, cross-compiled once per run."""
+    out = tmp_path_factory.mktemp("guest-programs")
+    elves = {}
+    for source in sorted(GUEST_PROGRAMS.iterdir()):
+        compiler = "riscv64-linux-gnu-g++" if source.suffix == ".cpp" else "riscv64-linux-gnu-gcc"
+        elf = out / f"{source.stem}.elf"
+        subprocess.run([compiler, "-O2", "-static", str(source), "-o", str(elf), "-lm"],
+                       check=True, capture_output=True, timeout=300)
+        elves[source.stem] = elf
+    return elves
+
+
+@pytest.mark.parametrize("program", sorted(p.stem for p in GUEST_PROGRAMS.iterdir()))
+def test_guest_program_matches_qemu(qemu, compiled_programs, program):
+    elf = compiled_programs[program]
+    ours, reference = run_ours(elf), run_qemu(qemu, elf)
+    assert ours[0] == reference[0]
+    assert ours[1].decode(errors="replace") == reference[1].decode(errors="replace")
