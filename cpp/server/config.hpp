@@ -1,0 +1,20 @@
+// Settings of one HTTP server instance.
+#pragma once
+#include <cstddef>
+#include <string>
+
+namespace mtd::server {
+
+struct ServerConfig {
+    std::string host = "127.0.0.1";
+    int port = 8080;  // 0 = an ephemeral port, see Server::port()
+    int threads = 0;  // 0 = one worker per hardware thread
+    // /_mtd/vanilla answers vanilla_page natively, without a sandbox, so the
+    // sandbox's overhead can be measured against the same bytes.
+    bool vanilla = true;
+    std::string vanilla_page;
+    std::string vanilla_content_type = "text/plain";
+    size_t max_request_body = 1 << 20;  // H2O buffers whole bodies; its default is 1 GiB
+};
+
+}  // namespace mtd::server

@@ -1,0 +1,199 @@
+#include "server/request_handler.hpp"
+
+#include <h2o.h>
+
+#include <chrono>
+#include <cstring>
+
+namespace mtd::server {
+namespace {
+
+thread_local RequestHandler* current_handler = nullptr;
+
+const char* reason_phrase(int status) {
+    switch (status) {
+        case 200: return "OK";
+        case 201: return "Created";
+        case 202: return "Accepted";
+        case 204: return "No Content";
+        case 301: return "Moved Permanently";
+        case 302: return "Found";
+        case 303: return "See Other";
+        case 304: return "Not Modified";
+        case 307: return "Temporary Redirect";
+        case 308: return "Permanent Redirect";
+        case 400: return "Bad Request";
+        case 401: return "Unauthorized";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 409: return "Conflict";
+        case 413: return "Payload Too Large";
+        case 429: return "Too Many Requests";
+        case 500: return "Internal Server Error";
+        case 501: return "Not Implemented";
+        case 502: return "Bad Gateway";
+        case 503: return "Service Unavailable";
+        case 504: return "Gateway Timeout";
+        case 507: return "Insufficient Storage";
+    }
+    return "";
+}
+
+std::string_view view(h2o_iovec_t v) { return {v.base ? v.base : "", v.len}; }
+
+// Sends a complete response. Status line, content type and body are copied
+// into the request's pool because the buffers they come from are reused by
+// the next request before H2O has necessarily written this one out.
+void send(h2o_req_t* req, int status, std::string_view content_type, std::string_view body) {
+    static h2o_generator_t generator = {nullptr, nullptr};
+    req->res.status = status;
+    req->res.reason = reason_phrase(status);
+    req->res.content_length = body.size();
+    if (!content_type.empty()) {
+        char* ct = static_cast<char*>(h2o_mem_alloc_pool(&req->pool, content_type.size()));
+        std::memcpy(ct, content_type.data(), content_type.size());
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, nullptr, ct, content_type.size());
+    }
+    h2o_start_response(req, &generator);
+    if (body.empty() || h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"))) {
+        h2o_send(req, nullptr, 0, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    h2o_iovec_t buf;
+    buf.base = static_cast<char*>(h2o_mem_alloc_pool(&req->pool, body.size()));
+    buf.len = body.size();
+    std::memcpy(buf.base, body.data(), body.size());
+    h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+}
+
+// The guest controls status and content type; refuse what would corrupt
+// the HTTP framing (informational statuses, CR/LF in a header value).
+const char* check_guest_response(const sandbox::Response& r) {
+    if (r.status < 200 || r.status > 599) return "guest answered an invalid HTTP status";
+    for (unsigned char c : r.content_type)
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return "guest content type has control characters";
+    return nullptr;
+}
+
+uint64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+int on_req(h2o_handler_t*, h2o_req_t* req) {
+    current_handler->handle(req);
+    return 0;
+}
+
+constexpr std::string_view kVanillaPath = "/_mtd/vanilla";
+constexpr std::string_view kErrorType = "text/plain; charset=utf-8";
+
+}  // namespace
+
+RequestHandler::RequestHandler(const ServerConfig& config, tenants::Registry& registry,
+                               stats::TenantStats& unrouted, size_t worker_index)
+    : config_(config), registry_(registry), unrouted_(unrouted), worker_(worker_index) {
+    reload();
+}
+
+void RequestHandler::install(h2o_pathconf_t* pathconf) {
+    h2o_handler_t* h = h2o_create_handler(pathconf, sizeof(h2o_handler_t));
+    h->on_req = on_req;
+}
+
+void RequestHandler::set_current(RequestHandler* handler) { current_handler = handler; }
+
+void RequestHandler::reload() {
+    // Generation first: if a publish races with us we get at least that
+    // table, and the next refresh() sees the newer generation and reloads.
+    generation_ = registry_.generation();
+    table_ = registry_.table();
+    generation_ = table_->generation();
+}
+
+void RequestHandler::handle(h2o_req_t* req) {
+    refresh();
+    std::string_view target = view(req->path);
+    std::string_view path = req->query_at == SIZE_MAX ? target : target.substr(0, req->query_at);
+    if (config_.vanilla && path == kVanillaPath) {
+        send(req, 200, config_.vanilla_content_type, config_.vanilla_page);
+        return;
+    }
+    std::string_view host = tenants::normalize_host(view(req->input.authority), host_buf_);
+    const tenants::Tenant* tenant = table_->find(host);
+    if (!tenant) tenant = table_->default_tenant();
+    if (tenant)
+        answer_tenant(req, *tenant);
+    else
+        answer_no_tenant(req, host);
+}
+
+void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant) {
+    std::string_view target = view(req->path);
+    sandbox::RequestView rv;
+    rv.method = view(req->method);
+    if (req->query_at == SIZE_MAX) {
+        rv.path = target;
+    } else {
+        rv.path = target.substr(0, req->query_at);
+        rv.query = target.substr(req->query_at + 1);
+    }
+    rv.host = view(req->input.authority);
+    serialize_headers(req);
+    rv.headers = headers_buf_;
+    rv.body = view(req->entity);
+
+    stats::Slot& slot = tenant.stats->slot(worker_);
+    slot.requests.add();
+    uint64_t t0 = now_ns();
+    sandbox::RunResult result = machine_.handle(*tenant.program, rv, response_);
+    slot.sandbox_ns.add(now_ns() - t0);
+
+    int status;
+    const char* bad = nullptr;
+    if (result.outcome == sandbox::Outcome::Responded && !(bad = check_guest_response(response_))) {
+        status = response_.status;
+        send(req, status, response_.content_type, response_.body);
+    } else {
+        status = bad ? 502 : sandbox::http_status(result.outcome);
+        if (!bad) slot.count_failure(result.outcome);
+        error_buf_.assign("mtd: ");
+        error_buf_.append(bad ? "bad_response" : sandbox::outcome_name(result.outcome));
+        error_buf_.append(": ");
+        error_buf_.append(bad ? bad : result.reason);
+        error_buf_.push_back('\n');
+        send(req, status, kErrorType, error_buf_);
+    }
+    slot.count_status(status);
+}
+
+void RequestHandler::answer_no_tenant(h2o_req_t* req, std::string_view host) {
+    stats::Slot& slot = unrouted_.slot(worker_);
+    slot.requests.add();
+    error_buf_.assign("no tenant for host '");
+    error_buf_.append(host);
+    error_buf_.append("' and no default tenant\n");
+    send(req, 404, kErrorType, error_buf_);
+    slot.count_status(404);
+}
+
+void RequestHandler::serialize_headers(h2o_req_t* req) {
+    headers_buf_.clear();
+    for (size_t i = 0; i < req->headers.size; ++i) {
+        const h2o_header_t& h = req->headers.entries[i];
+        size_t start = headers_buf_.size();
+        headers_buf_.append(h.name->base, h.name->len);
+        // H2O lower-cases the names it knows (tokens) but not the others.
+        for (size_t j = start; j < headers_buf_.size(); ++j) {
+            char c = headers_buf_[j];
+            if (c >= 'A' && c <= 'Z') headers_buf_[j] = static_cast<char>(c - 'A' + 'a');
+        }
+        headers_buf_.append(": ");
+        headers_buf_.append(h.value.base, h.value.len);
+        headers_buf_.push_back('\n');
+    }
+}
+
+}  // namespace mtd::server

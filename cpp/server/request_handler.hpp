@@ -1,0 +1,62 @@
+// The one H2O handler: routes every request by Host to a tenant and runs it
+// in the worker's sandbox Machine. One RequestHandler per worker thread owns
+// that thread's Machine, its cached routing table and all reusable buffers,
+// so the request path takes no lock and does not allocate once warm.
+#pragma once
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "sandbox/exchange.hpp"
+#include "sandbox/machine.hpp"
+#include "server/config.hpp"
+#include "stats/tenant_stats.hpp"
+#include "tenants/registry.hpp"
+
+struct st_h2o_req_t;
+struct st_h2o_pathconf_t;
+
+namespace mtd::server {
+
+class RequestHandler {
+public:
+    RequestHandler(const ServerConfig& config, tenants::Registry& registry, stats::TenantStats& unrouted,
+                   size_t worker_index);
+
+    void handle(st_h2o_req_t* req);
+
+    // Picks up a newer routing table if the registry moved on. Called per
+    // request and from the worker loop, so an idle worker also lets go of
+    // programs that were swapped out.
+    void refresh() {
+        if (registry_.generation() != generation_) reload();
+    }
+
+    // Registers the shared H2O handler on `pathconf`; it dispatches to the
+    // RequestHandler the calling worker thread installed with set_current().
+    static void install(st_h2o_pathconf_t* pathconf);
+    static void set_current(RequestHandler* handler);
+
+private:
+    void reload();
+    void answer_tenant(st_h2o_req_t* req, const tenants::Tenant& tenant);
+    void answer_no_tenant(st_h2o_req_t* req, std::string_view host);
+    void serialize_headers(st_h2o_req_t* req);
+
+    const ServerConfig& config_;
+    tenants::Registry& registry_;
+    stats::TenantStats& unrouted_;
+    const size_t worker_;
+
+    std::shared_ptr<const tenants::RoutingTable> table_;
+    uint64_t generation_ = ~uint64_t{0};
+
+    sandbox::Machine machine_;
+    sandbox::Response response_;
+    std::string host_buf_;
+    std::string headers_buf_;
+    std::string error_buf_;
+};
+
+}  // namespace mtd::server

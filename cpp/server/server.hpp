@@ -1,0 +1,61 @@
+// The HTTP host: N worker threads serving the tenants in registry() on one
+// port. Tenants can be loaded, swapped and removed while it runs.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sandbox/program.hpp"
+#include "server/config.hpp"
+#include "stats/tenant_stats.hpp"
+#include "tenants/log_queue.hpp"
+#include "tenants/registry.hpp"
+
+namespace mtd::server {
+
+class Worker;
+
+class Server {
+public:
+    explicit Server(ServerConfig config);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    // Binds and starts the workers. Throws std::runtime_error if the address
+    // cannot be bound or the server is already running.
+    void start();
+    // Stops accepting, closes connections and joins the workers. Idempotent;
+    // start() may be called again afterwards.
+    void stop();
+    bool running() const { return !workers_.empty(); }
+
+    // The bound port once started (the ephemeral one if config.port was 0).
+    int port() const { return port_; }
+    int threads() const { return threads_; }
+    const ServerConfig& config() const { return config_; }
+
+    tenants::Registry& registry() { return registry_; }
+    tenants::LogQueue& logs() { return *logs_; }
+    // A LogSink for Program::load that files output under `tenant`.
+    sandbox::LogSink log_sink(const std::string& tenant);
+
+    // Per-tenant counters; the first entry, named "", counts requests that
+    // matched no tenant (404 without a default tenant).
+    std::vector<std::pair<std::string, stats::Snapshot>> stats() const;
+
+private:
+    struct H2oConfig;
+
+    ServerConfig config_;
+    int threads_;
+    int port_ = 0;
+    std::unique_ptr<H2oConfig> h2o_;
+    std::shared_ptr<tenants::LogQueue> logs_;
+    tenants::Registry registry_;
+    stats::TenantStats unrouted_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+}  // namespace mtd::server

@@ -1,0 +1,95 @@
+#include "tenants/registry.hpp"
+
+namespace mtd::tenants {
+
+std::string_view normalize_host(std::string_view host, std::string& buf) {
+    if (!host.empty() && host.front() == '[') {
+        // IPv6 literal: keep through the closing bracket, drop ":port".
+        size_t close = host.find(']');
+        if (close != std::string_view::npos) host = host.substr(0, close + 1);
+    } else {
+        size_t colon = host.find(':');
+        // Exactly one colon means name:port; more is a bare IPv6 address.
+        if (colon != std::string_view::npos && host.find(':', colon + 1) == std::string_view::npos)
+            host = host.substr(0, colon);
+        if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+    }
+    buf.resize(host.size());
+    for (size_t i = 0; i < host.size(); ++i) {
+        char c = host[i];
+        buf[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    return buf;
+}
+
+const Tenant* RoutingTable::find(std::string_view host) const {
+    auto it = by_host_.find(host);
+    return it == by_host_.end() ? nullptr : it->second;
+}
+
+Registry::Registry(size_t worker_count)
+    : worker_count_(worker_count ? worker_count : 1), table_(std::make_shared<RoutingTable>()) {}
+
+void Registry::publish(const std::string& name, const std::vector<std::string>& hosts, bool is_default,
+                       std::shared_ptr<const sandbox::Program> program) {
+    auto t = std::make_shared<Tenant>();
+    t->name = name;
+    std::string buf;
+    for (const auto& h : hosts) {
+        std::string n(normalize_host(h, buf));
+        if (!n.empty()) t->hosts.push_back(std::move(n));
+    }
+    t->program = std::move(program);
+
+    std::lock_guard lock(mu_);
+    auto it = tenants_.find(name);
+    t->stats = it != tenants_.end() ? it->second->stats
+                                    : std::make_shared<stats::TenantStats>(worker_count_);
+    tenants_[name] = std::move(t);
+    if (is_default)
+        default_name_ = name;
+    else if (default_name_ == name)
+        default_name_.clear();
+    rebuild_locked();
+}
+
+bool Registry::remove(const std::string& name) {
+    std::lock_guard lock(mu_);
+    if (tenants_.erase(name) == 0) return false;
+    if (default_name_ == name) default_name_.clear();
+    rebuild_locked();
+    return true;
+}
+
+std::shared_ptr<const RoutingTable> Registry::table() const {
+    std::lock_guard lock(mu_);
+    return table_;
+}
+
+std::vector<std::pair<std::string, stats::Snapshot>> Registry::stats() const {
+    std::vector<std::pair<std::string, std::shared_ptr<stats::TenantStats>>> list;
+    {
+        std::lock_guard lock(mu_);
+        for (const auto& [name, t] : tenants_) list.emplace_back(name, t->stats);
+    }
+    std::vector<std::pair<std::string, stats::Snapshot>> out;
+    out.reserve(list.size());
+    for (const auto& [name, s] : list) out.emplace_back(name, s->snapshot());
+    return out;
+}
+
+void Registry::rebuild_locked() {
+    auto table = std::make_shared<RoutingTable>();
+    for (const auto& [name, t] : tenants_) {
+        table->tenants_.push_back(t);
+        for (const auto& h : t->hosts) table->by_host_.emplace(h, t.get());  // first wins
+        if (name == default_name_) table->default_ = t.get();
+    }
+    table->generation_ = generation_.load(std::memory_order_relaxed) + 1;
+    table_ = std::move(table);
+    // Release: a worker that sees the new generation also sees table_ (it
+    // reads table_ under mu_ anyway; the ordering keeps the intent obvious).
+    generation_.store(table_->generation_, std::memory_order_release);
+}
+
+}  // namespace mtd::tenants

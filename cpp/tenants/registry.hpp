@@ -1,0 +1,91 @@
+// The tenants a server knows and how requests reach them.
+//
+// Writers (load, hot swap, remove; rare, from Python) take a mutex and
+// publish a new immutable RoutingTable with a bumped generation. Workers
+// (every request) never lock: each keeps its own shared_ptr to the table it
+// last saw and re-fetches only when generation() changes. A hot swap
+// therefore never disturbs a request in flight: the worker's table, and
+// through it the old Program, stays alive until the worker refreshes.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "sandbox/program.hpp"
+#include "stats/tenant_stats.hpp"
+
+namespace mtd::tenants {
+
+// Lower-cases `host` into `buf` and strips a port suffix and a trailing dot:
+// "Example.COM:8080" -> "example.com", "[::1]:80" -> "[::1]". Returns a view
+// of `buf`, which is reused, so the request path does not allocate once warm.
+std::string_view normalize_host(std::string_view host, std::string& buf);
+
+// One published version of a tenant. Immutable.
+struct Tenant {
+    std::string name;
+    std::vector<std::string> hosts;  // normalized
+    std::shared_ptr<const sandbox::Program> program;
+    // Shared by every version of the same tenant, so counts survive hot swaps.
+    std::shared_ptr<stats::TenantStats> stats;
+};
+
+// Immutable snapshot of host -> tenant routing.
+class RoutingTable {
+public:
+    // `host` must already be normalized.
+    const Tenant* find(std::string_view host) const;
+    const Tenant* default_tenant() const { return default_; }
+    uint64_t generation() const { return generation_; }
+
+private:
+    friend class Registry;
+    struct Hash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    std::vector<std::shared_ptr<const Tenant>> tenants_;  // keeps them alive
+    std::unordered_map<std::string, const Tenant*, Hash, std::equal_to<>> by_host_;
+    const Tenant* default_ = nullptr;
+    uint64_t generation_ = 0;
+};
+
+class Registry {
+public:
+    explicit Registry(size_t worker_count);
+
+    // Adds tenant `name`, or replaces its program and hosts (hot swap).
+    // is_default makes it the default tenant; the latest tenant published
+    // with is_default wins. A host claimed by two tenants goes to the one
+    // whose name sorts first.
+    void publish(const std::string& name, const std::vector<std::string>& hosts, bool is_default,
+                 std::shared_ptr<const sandbox::Program> program);
+    // Returns false if there was no such tenant.
+    bool remove(const std::string& name);
+
+    // Workers poll this (cheap) and call table() only when it moved.
+    uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+    std::shared_ptr<const RoutingTable> table() const;
+
+    std::vector<std::pair<std::string, stats::Snapshot>> stats() const;
+    size_t worker_count() const { return worker_count_; }
+
+private:
+    void rebuild_locked();
+
+    const size_t worker_count_;
+    mutable std::mutex mu_;
+    std::map<std::string, std::shared_ptr<const Tenant>> tenants_;
+    std::string default_name_;
+    std::shared_ptr<const RoutingTable> table_;
+    std::atomic<uint64_t> generation_{0};
+};
+
+}  // namespace mtd::tenants
