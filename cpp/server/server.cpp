@@ -43,8 +43,14 @@ Server::Server(ServerConfig config)
 
 Server::~Server() { stop(); }
 
+bool Server::running() const {
+    std::lock_guard lock(lifecycle_mu_);
+    return !workers_.empty();
+}
+
 void Server::start() {
-    if (running()) throw std::runtime_error("server already running on port " + std::to_string(port_));
+    std::lock_guard lock(lifecycle_mu_);
+    if (!workers_.empty()) throw std::runtime_error("server already running on port " + std::to_string(port_));
     ListenerSet listeners = open_listeners(config_.host, config_.port, threads_);
     port_ = listeners.port;
     for (int i = 0; i < threads_; ++i)
@@ -54,6 +60,7 @@ void Server::start() {
 }
 
 void Server::stop() {
+    std::lock_guard lock(lifecycle_mu_);
     // Signal all first so the workers drain their connections in parallel.
     for (auto& w : workers_) w->request_stop();
     for (auto& w : workers_) w->join();

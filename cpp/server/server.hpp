@@ -2,6 +2,7 @@
 // port. Tenants can be loaded, swapped and removed while it runs.
 #pragma once
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,7 +30,7 @@ public:
     // Stops accepting, closes connections and joins the workers. Idempotent;
     // start() may be called again afterwards.
     void stop();
-    bool running() const { return !workers_.empty(); }
+    bool running() const;
 
     // The bound port once started (the ephemeral one if config.port was 0).
     int port() const { return port_; }
@@ -55,6 +56,7 @@ private:
     std::shared_ptr<tenants::LogQueue> logs_;
     tenants::Registry registry_;
     stats::TenantStats unrouted_;
+    mutable std::mutex lifecycle_mu_;  // start/stop/running may come from any thread
     std::vector<std::unique_ptr<Worker>> workers_;
 };
 
