@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <exception>
+#include <string>
 
 namespace mtd::server {
 namespace {
@@ -82,6 +84,13 @@ uint64_t now_ns() {
         .count();
 }
 
+// The Host header as sent, or empty. Without one H2O fills in the name of
+// our wildcard hostconf ("default:65535"), which must not reach routing.
+std::string_view sent_host(h2o_req_t* req) {
+    if (req->input.authority.base == req->hostconf->authority.hostport.base) return {};
+    return view(req->input.authority);
+}
+
 int on_req(h2o_handler_t*, h2o_req_t* req) {
     current_handler->handle(req);
     return 0;
@@ -121,7 +130,7 @@ void RequestHandler::handle(h2o_req_t* req) {
         send(req, 200, config_.vanilla_content_type, config_.vanilla_page);
         return;
     }
-    std::string_view host = tenants::normalize_host(view(req->input.authority), host_buf_);
+    std::string_view host = tenants::normalize_host(sent_host(req), host_buf_);
     const tenants::Tenant* tenant = table_->find(host);
     if (!tenant) tenant = table_->default_tenant();
     if (tenant)
@@ -140,7 +149,7 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
         rv.path = target.substr(0, req->query_at);
         rv.query = target.substr(req->query_at + 1);
     }
-    rv.host = view(req->input.authority);
+    rv.host = sent_host(req);
     serialize_headers(req);
     rv.headers = headers_buf_;
     rv.body = view(req->entity);
@@ -148,7 +157,15 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
     stats::Slot& slot = tenant.stats->slot(worker_);
     slot.requests.add();
     uint64_t t0 = now_ns();
-    sandbox::RunResult result = machine_.handle(*tenant.program, rv, response_);
+    sandbox::RunResult result;
+    try {
+        result = machine_.handle(*tenant.program, rv, response_);
+    } catch (const std::exception& e) {
+        // An exception must not unwind through H2O's C frames; contain it
+        // like a guest fault and tell the tenant's log why.
+        result = {sandbox::Outcome::Fault, "internal error in the sandbox host", 0};
+        if (tenant.program->log()) tenant.program->log()(std::string("mtd: sandbox host error: ") + e.what() + "\n");
+    }
     slot.sandbox_ns.add(now_ns() - t0);
 
     int status;

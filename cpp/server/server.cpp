@@ -56,7 +56,13 @@ void Server::start() {
     for (int i = 0; i < threads_; ++i)
         workers_.push_back(std::make_unique<Worker>(i, listeners.fds[i], &h2o_->globalconf, config_, registry_,
                                                     unrouted_));
-    for (auto& w : workers_) w->start();
+    try {
+        for (auto& w : workers_) w->start();
+    } catch (...) {
+        for (auto& w : workers_) w->request_stop();
+        workers_.clear();  // joins those that started, closes the other fds
+        throw;
+    }
 }
 
 void Server::stop() {
