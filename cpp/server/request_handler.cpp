@@ -115,9 +115,8 @@ void RequestHandler::install(h2o_pathconf_t* pathconf) {
 void RequestHandler::set_current(RequestHandler* handler) { current_handler = handler; }
 
 void RequestHandler::reload() {
-    // Generation first: if a publish races with us we get at least that
-    // table, and the next refresh() sees the newer generation and reloads.
-    generation_ = registry_.generation();
+    // The table carries its own generation: if a publish lands right after
+    // we read it, the next refresh() sees the registry moved and reloads.
     table_ = registry_.table();
     generation_ = table_->generation();
 }
@@ -169,21 +168,27 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
     slot.sandbox_ns.add(now_ns() - t0);
 
     int status;
-    const char* bad = nullptr;
-    if (result.outcome == sandbox::Outcome::Responded && !(bad = check_guest_response(response_))) {
+    if (result.outcome != sandbox::Outcome::Responded) {
+        slot.count_failure(result.outcome);
+        status = sandbox::http_status(result.outcome);
+        send_error(req, status, sandbox::outcome_name(result.outcome), result.reason);
+    } else if (const char* bad = check_guest_response(response_)) {
+        status = 502;
+        send_error(req, status, "bad_response", bad);
+    } else {
         status = response_.status;
         send(req, status, response_.content_type, response_.body);
-    } else {
-        status = bad ? 502 : sandbox::http_status(result.outcome);
-        if (!bad) slot.count_failure(result.outcome);
-        error_buf_.assign("mtd: ");
-        error_buf_.append(bad ? "bad_response" : sandbox::outcome_name(result.outcome));
-        error_buf_.append(": ");
-        error_buf_.append(bad ? bad : result.reason);
-        error_buf_.push_back('\n');
-        send(req, status, kErrorType, error_buf_);
     }
     slot.count_status(status);
+}
+
+void RequestHandler::send_error(h2o_req_t* req, int status, std::string_view name, const char* reason) {
+    error_buf_.assign("mtd: ");
+    error_buf_.append(name);
+    error_buf_.append(": ");
+    error_buf_.append(reason ? reason : "");
+    error_buf_.push_back('\n');
+    send(req, status, kErrorType, error_buf_);
 }
 
 void RequestHandler::answer_no_tenant(h2o_req_t* req, std::string_view host) {

@@ -42,6 +42,7 @@ private:
     void reload();
     void answer_tenant(st_h2o_req_t* req, const tenants::Tenant& tenant);
     void answer_no_tenant(st_h2o_req_t* req, std::string_view host);
+    void send_error(st_h2o_req_t* req, int status, std::string_view name, const char* reason);
     void serialize_headers(st_h2o_req_t* req);
 
     const ServerConfig& config_;
