@@ -1,0 +1,76 @@
+// Decoder cache: every 2-byte slot of the executable range is decoded once
+// per Program into a fixed-size record (handler index + operands) that all
+// forks share read-only. Compressed instructions decode to the same handlers
+// as their 32-bit forms, differing only in `len`.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace mtd::sandbox::detail {
+
+// clang-format off
+#define MTD_OPS(X) \
+    X(ILLEGAL) X(FETCH_FAULT) \
+    X(LUI) X(AUIPC) X(JAL) X(JALR) X(BEQ) X(BNE) X(BLT) X(BGE) X(BLTU) X(BGEU) \
+    X(LB) X(LH) X(LW) X(LD) X(LBU) X(LHU) X(LWU) X(SB) X(SH) X(SW) X(SD) \
+    X(ADDI) X(SLTI) X(SLTIU) X(XORI) X(ORI) X(ANDI) X(SLLI) X(SRLI) X(SRAI) \
+    X(ADD) X(SUB) X(SLL) X(SLT) X(SLTU) X(XOR) X(SRL) X(SRA) X(OR) X(AND) \
+    X(ADDIW) X(SLLIW) X(SRLIW) X(SRAIW) X(ADDW) X(SUBW) X(SLLW) X(SRLW) X(SRAW) \
+    X(FENCE) X(ECALL) X(EBREAK) \
+    X(CSRRW) X(CSRRS) X(CSRRC) X(CSRRWI) X(CSRRSI) X(CSRRCI) \
+    X(MUL) X(MULH) X(MULHSU) X(MULHU) X(DIV) X(DIVU) X(REM) X(REMU) \
+    X(MULW) X(DIVW) X(DIVUW) X(REMW) X(REMUW) \
+    X(LR_W) X(SC_W) X(AMOSWAP_W) X(AMOADD_W) X(AMOXOR_W) X(AMOAND_W) X(AMOOR_W) \
+    X(AMOMIN_W) X(AMOMAX_W) X(AMOMINU_W) X(AMOMAXU_W) \
+    X(LR_D) X(SC_D) X(AMOSWAP_D) X(AMOADD_D) X(AMOXOR_D) X(AMOAND_D) X(AMOOR_D) \
+    X(AMOMIN_D) X(AMOMAX_D) X(AMOMINU_D) X(AMOMAXU_D) \
+    X(FLW) X(FLD) X(FSW) X(FSD) \
+    X(FMADD_S) X(FMSUB_S) X(FNMSUB_S) X(FNMADD_S) X(FMADD_D) X(FMSUB_D) X(FNMSUB_D) X(FNMADD_D) \
+    X(FADD_S) X(FSUB_S) X(FMUL_S) X(FDIV_S) X(FSQRT_S) X(FSGNJ_S) X(FSGNJN_S) X(FSGNJX_S) \
+    X(FMIN_S) X(FMAX_S) X(FCVT_W_S) X(FCVT_WU_S) X(FCVT_L_S) X(FCVT_LU_S) X(FMV_X_W) \
+    X(FEQ_S) X(FLT_S) X(FLE_S) X(FCLASS_S) X(FCVT_S_W) X(FCVT_S_WU) X(FCVT_S_L) X(FCVT_S_LU) X(FMV_W_X) \
+    X(FADD_D) X(FSUB_D) X(FMUL_D) X(FDIV_D) X(FSQRT_D) X(FSGNJ_D) X(FSGNJN_D) X(FSGNJX_D) \
+    X(FMIN_D) X(FMAX_D) X(FCVT_W_D) X(FCVT_WU_D) X(FCVT_L_D) X(FCVT_LU_D) X(FMV_X_D) \
+    X(FEQ_D) X(FLT_D) X(FLE_D) X(FCLASS_D) X(FCVT_D_W) X(FCVT_D_WU) X(FCVT_D_L) X(FCVT_D_LU) X(FMV_D_X) \
+    X(FCVT_S_D) X(FCVT_D_S)
+// clang-format on
+
+enum Op : uint8_t {
+#define MTD_OP_ENUM(name) OP_##name,
+    MTD_OPS(MTD_OP_ENUM)
+#undef MTD_OP_ENUM
+        OP_COUNT
+};
+
+// Integer destinations of 0 are redirected to this register index, so
+// handlers write rd unconditionally and x0 can never change.
+inline constexpr uint8_t kSinkReg = 32;
+
+struct Decoded {
+    uint8_t op;
+    uint8_t rd;
+    uint8_t rs1;
+    uint8_t rs2;
+    uint8_t rs3;
+    uint8_t rm;     // rounding mode for FP ops (7 = dynamic)
+    uint8_t len;    // instruction length in 2-byte units (1 or 2)
+    uint8_t pad = 0;
+    int32_t imm;    // immediate, CSR number for CSR ops
+};
+static_assert(sizeof(Decoded) == 12);
+
+// Decodes one instruction (16 or 32 bits; `avail` bytes are readable).
+Decoded decode(uint32_t bits, unsigned avail);
+
+struct Text {
+    uint64_t base = 0;    // guest address of slot 0
+    uint64_t nslots = 0;  // executable 2-byte slots; two FETCH_FAULT sentinels follow
+    std::vector<Decoded> slots;
+};
+
+// Builds the cache for [base, base + code.size()); `exec[i]` says whether
+// the page i of that range is executable (others decode to FETCH_FAULT).
+Text build_text(uint64_t base, std::span<const uint8_t> code, const std::vector<bool>& exec);
+
+}  // namespace mtd::sandbox::detail

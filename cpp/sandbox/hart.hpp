@@ -1,0 +1,31 @@
+// Architectural state of the single guest hart, plus why it last stopped.
+// Plain data: a fork copies it with one assignment.
+#pragma once
+#include <cstdint>
+
+#include "decoder.hpp"
+#include "memory.hpp"
+
+namespace mtd::sandbox::detail {
+
+enum class Fault : uint8_t { None, Load, Store, Fetch, Illegal, Breakpoint, Misaligned };
+
+struct Hart {
+    uint64_t x[33] = {};  // x[32] is the write sink for rd = x0
+    uint64_t f[32] = {};
+    uint64_t pc = 0;
+    uint64_t instret = 0;
+    uint32_t fflags = 0;  // accrued flags not currently held in the host MXCSR
+    uint32_t frm = 0;
+    uint64_t reservation = ~0ull;  // LR address; ~0 = none
+    Fault fault = Fault::None;
+    uint64_t fault_addr = 0;
+};
+
+enum class Stop : uint8_t { Ecall, Fault, Budget, MemoryLimit };
+
+// Runs until an ecall, a fault, the memory cap, or instret reaching `limit`.
+// On Ecall, pc points at the ecall (the caller advances it by 4).
+Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit);
+
+}  // namespace mtd::sandbox::detail

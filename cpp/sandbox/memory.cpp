@@ -1,0 +1,265 @@
+#include "memory.hpp"
+
+#include <algorithm>
+
+namespace mtd::sandbox::detail {
+
+alignas(kPageSize) const uint8_t g_zero_page[kPageSize] = {};
+alignas(kPageSize) const uintptr_t g_empty_leaf[kLeafEntries] = {};
+
+static const uintptr_t kEmptyTop = reinterpret_cast<uintptr_t>(g_empty_leaf);
+static const uintptr_t kZeroPage = reinterpret_cast<uintptr_t>(g_zero_page);
+
+Memory::Memory() {
+    std::fill(std::begin(top_), std::end(top_), kEmptyTop);
+}
+
+void Memory::attach(Arena* arena, uint64_t limit_bytes) {
+    arena_ = arena;
+    limit_ = limit_bytes;
+    used_ = 0;
+    oom_ = false;
+    ndirty_ = 0;
+    std::fill(std::begin(top_), std::end(top_), kEmptyTop);
+    layout = Layout{};
+}
+
+void* Memory::new_page() {
+    if (used_ + kPageSize > limit_) {
+        oom_ = true;
+        return nullptr;
+    }
+    void* p = arena_->alloc_page();
+    if (!p) {
+        oom_ = true;
+        return nullptr;
+    }
+    used_ += kPageSize;
+    return p;
+}
+
+uintptr_t* Memory::own_leaf(uint64_t a) {
+    uintptr_t& t = top_[a >> kTopShift];
+    if (!(t & kPteOwned)) {
+        auto* leaf = static_cast<uintptr_t*>(new_page());
+        if (!leaf) return nullptr;
+        std::memcpy(leaf, reinterpret_cast<const void*>(t & ~kPteFlags), kPageSize);
+        t = reinterpret_cast<uintptr_t>(leaf) | kPteOwned;
+        dirty_[ndirty_++] = static_cast<uint16_t>(a >> kTopShift);
+    }
+    return reinterpret_cast<uintptr_t*>(t & ~kPteFlags);
+}
+
+uint8_t* Memory::write_slow(uint64_t a) {
+    if (a >> kSpaceBits) return nullptr;
+    const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[a >> kTopShift] & ~kPteFlags);
+    uintptr_t e = leaf[(a >> kPageBits) & (kLeafEntries - 1)];
+    if (!(e & kPteW)) return nullptr;
+    if (!(e & kPteOwned)) {
+        // Copy on write: the page is the master's (or the zero page).
+        uintptr_t* own = own_leaf(a);
+        if (!own) return nullptr;
+        void* page = new_page();
+        if (!page) return nullptr;
+        std::memcpy(page, reinterpret_cast<const void*>(e & ~kPteFlags), kPageSize);
+        e = reinterpret_cast<uintptr_t>(page) | (e & kPteFlags) | kPteOwned;
+        own[(a >> kPageBits) & (kLeafEntries - 1)] = e;
+    }
+    return reinterpret_cast<uint8_t*>(e & ~kPteFlags) + (a & kPageMask);
+}
+
+bool Memory::read_bytes(uint64_t a, void* dst, uint64_t n) const {
+    auto* out = static_cast<uint8_t*>(dst);
+    while (n) {
+        const uint8_t* p = read_ptr(a);
+        if (!p) return false;
+        uint64_t chunk = std::min<uint64_t>(n, kPageSize - (a & kPageMask));
+        std::memcpy(out, p, chunk);
+        out += chunk;
+        a += chunk;
+        n -= chunk;
+    }
+    return true;
+}
+
+bool Memory::write_bytes(uint64_t a, const void* src, uint64_t n) {
+    // Check the whole range first so a faulting store changes nothing.
+    for (uint64_t p = page_down(a); n && p < a + n; p += kPageSize) {
+        if (p >> kSpaceBits) return false;
+        const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[p >> kTopShift] & ~kPteFlags);
+        if (!(leaf[(p >> kPageBits) & (kLeafEntries - 1)] & kPteW)) return false;
+    }
+    auto* in = static_cast<const uint8_t*>(src);
+    while (n) {
+        uint8_t* p = write_ptr(a);
+        if (!p) return false;
+        uint64_t chunk = std::min<uint64_t>(n, kPageSize - (a & kPageMask));
+        std::memcpy(p, in, chunk);
+        in += chunk;
+        a += chunk;
+        n -= chunk;
+    }
+    return true;
+}
+
+bool Memory::fill_bytes(uint64_t a, uint8_t byte, uint64_t n) {
+    while (n) {
+        uint8_t* p = write_ptr(a);
+        if (!p) return false;
+        uint64_t chunk = std::min<uint64_t>(n, kPageSize - (a & kPageMask));
+        std::memset(p, byte, chunk);
+        a += chunk;
+        n -= chunk;
+    }
+    return true;
+}
+
+void Memory::drop_entry(uintptr_t& e) {
+    if ((e & kPteOwned) && arena_) {
+        arena_->free_page(reinterpret_cast<void*>(e & ~kPteFlags));
+        used_ -= kPageSize;
+    }
+    e = 0;
+}
+
+bool Memory::map_anon(uint64_t a, uint64_t len, uintptr_t prot) {
+    if (prot & kPteW) prot |= kPteR;
+    for (uint64_t p = a; p < a + len; p += kPageSize) {
+        uintptr_t* leaf = own_leaf(p);
+        if (!leaf) return false;
+        uintptr_t& e = leaf[(p >> kPageBits) & (kLeafEntries - 1)];
+        drop_entry(e);
+        e = kZeroPage | (prot & (kPteR | kPteW | kPteX)) | kPteMapped;
+    }
+    return true;
+}
+
+void Memory::unmap(uint64_t a, uint64_t len) {
+    for (uint64_t p = a; p < a + len; p += kPageSize) {
+        const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[p >> kTopShift] & ~kPteFlags);
+        if (leaf == g_empty_leaf) {  // whole leaf absent: skip to the next one
+            p = ((p >> kTopShift) + 1) << kTopShift;
+            p -= kPageSize;
+            continue;
+        }
+        if (!leaf[(p >> kPageBits) & (kLeafEntries - 1)]) continue;
+        uintptr_t* own = own_leaf(p);
+        if (!own) return;  // out of memory for the leaf copy: leave it mapped
+        drop_entry(own[(p >> kPageBits) & (kLeafEntries - 1)]);
+    }
+}
+
+bool Memory::protect(uint64_t a, uint64_t len, uintptr_t prot) {
+    if (!is_mapped(a, len)) return false;
+    if (prot & kPteW) prot |= kPteR;
+    for (uint64_t p = a; p < a + len; p += kPageSize) {
+        uintptr_t* leaf = own_leaf(p);
+        if (!leaf) return false;
+        uintptr_t& e = leaf[(p >> kPageBits) & (kLeafEntries - 1)];
+        e = (e & ~uintptr_t(kPteR | kPteW | kPteX)) | (prot & (kPteR | kPteW | kPteX));
+    }
+    return true;
+}
+
+bool Memory::is_free(uint64_t a, uint64_t len) const {
+    for (uint64_t p = a; p < a + len; p += kPageSize) {
+        const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[p >> kTopShift] & ~kPteFlags);
+        if (leaf[(p >> kPageBits) & (kLeafEntries - 1)]) return false;
+    }
+    return true;
+}
+
+bool Memory::is_mapped(uint64_t a, uint64_t len) const {
+    for (uint64_t p = a; p < a + len; p += kPageSize) {
+        const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[p >> kTopShift] & ~kPteFlags);
+        if (!(leaf[(p >> kPageBits) & (kLeafEntries - 1)] & kPteMapped)) return false;
+    }
+    return true;
+}
+
+uint64_t Memory::find_free(uint64_t len, uint64_t lo, uint64_t hi, uint64_t hint) const {
+    // First fit from the hint, wrapping once; absent leaves are skipped whole.
+    auto scan = [&](uint64_t from, uint64_t to) -> uint64_t {
+        uint64_t run_start = from, run = 0;
+        for (uint64_t p = from; p < to;) {
+            const uintptr_t* leaf =
+                reinterpret_cast<const uintptr_t*>(top_[p >> kTopShift] & ~kPteFlags);
+            if (leaf == g_empty_leaf && (p & ((1ull << kTopShift) - 1)) == 0) {
+                if (run == 0) run_start = p;
+                run += 1ull << kTopShift;
+                p += 1ull << kTopShift;
+            } else if (!leaf[(p >> kPageBits) & (kLeafEntries - 1)]) {
+                if (run == 0) run_start = p;
+                run += kPageSize;
+                p += kPageSize;
+            } else {
+                run = 0;
+                p += kPageSize;
+            }
+            if (run >= len && run_start + len <= to) return run_start;
+        }
+        return 0;
+    };
+    if (hint < lo || hint >= hi) hint = lo;
+    if (uint64_t r = scan(hint, hi)) return r;
+    return scan(lo, std::min(hi, hint + len));
+}
+
+uint8_t* Memory::populate(uint64_t a, uintptr_t prot) {
+    uintptr_t* leaf = own_leaf(a);
+    if (!leaf) return nullptr;
+    uintptr_t& e = leaf[(a >> kPageBits) & (kLeafEntries - 1)];
+    if (!(e & kPteOwned)) {
+        void* page = new_page();
+        if (!page) return nullptr;
+        std::memset(page, 0, kPageSize);
+        e = reinterpret_cast<uintptr_t>(page) | kPteOwned | kPteMapped;
+    }
+    if (prot & kPteW) prot |= kPteR;
+    e |= prot & (kPteR | kPteW | kPteX);
+    return reinterpret_cast<uint8_t*>(e & ~kPteFlags);
+}
+
+bool Memory::write_bytes_loader(uint64_t a, const void* src, uint64_t n) {
+    auto* in = static_cast<const uint8_t*>(src);
+    while (n) {
+        if (a >> kSpaceBits) return false;
+        const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[a >> kTopShift] & ~kPteFlags);
+        const uintptr_t e = leaf[(a >> kPageBits) & (kLeafEntries - 1)];
+        if (!(e & kPteOwned)) return false;
+        const uint64_t chunk = std::min<uint64_t>(n, kPageSize - (a & kPageMask));
+        std::memcpy(reinterpret_cast<uint8_t*>(e & ~kPteFlags) + (a & kPageMask), in, chunk);
+        in += chunk;
+        a += chunk;
+        n -= chunk;
+    }
+    return true;
+}
+
+void Memory::seal() {
+    for (uintptr_t& t : top_) {
+        if (!(t & kPteOwned)) continue;
+        auto* leaf = reinterpret_cast<uintptr_t*>(t & ~kPteFlags);
+        for (uint64_t i = 0; i < kLeafEntries; ++i) leaf[i] &= ~uintptr_t(kPteOwned);
+        t &= ~uintptr_t(kPteOwned);
+    }
+    ndirty_ = 0;
+    arena_ = nullptr;  // the master never allocates again
+    limit_ = 0;
+}
+
+void Memory::fork_from(const Memory& master, bool same_master) {
+    if (same_master) {
+        // Only the leaves the previous request replaced differ from the master.
+        for (uint32_t i = 0; i < ndirty_; ++i) top_[dirty_[i]] = master.top_[dirty_[i]];
+    } else {
+        std::memcpy(top_, master.top_, sizeof top_);
+    }
+    ndirty_ = 0;
+    used_ = 0;
+    oom_ = false;
+    layout = master.layout;
+    arena_->reset();
+}
+
+}  // namespace mtd::sandbox::detail

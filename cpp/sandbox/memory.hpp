@@ -1,0 +1,121 @@
+// Guest memory: a two-level page table over the 4 GiB guest space whose
+// entries are host page pointers with flags in the low 12 bits.
+//
+// Copy-on-write is expressed with one flag, kOwned: a page (or leaf) carries
+// it only if it belongs to this Memory's arena and may be written in place.
+// A fork copies the master's top level (or just the entries the previous
+// request dirtied) so every leaf and page starts shared; the first write to
+// a shared page copies the leaf if needed, then the page. Anonymous memory
+// (brk, mmap, stack) starts as the shared zero page, so it costs nothing
+// until written, yet reads as zeros. Unmapped pages have entry 0 and fault.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "arena.hpp"
+#include "layout.hpp"
+
+namespace mtd::sandbox::detail {
+
+inline constexpr uintptr_t kPteR = 1;        // same values as PROT_READ/WRITE/EXEC
+inline constexpr uintptr_t kPteW = 2;
+inline constexpr uintptr_t kPteX = 4;
+inline constexpr uintptr_t kPteOwned = 8;    // page/leaf belongs to this Memory's arena
+inline constexpr uintptr_t kPteMapped = 16;  // part of a mapping (set even for PROT_NONE)
+inline constexpr uintptr_t kPteFlags = 0xFFF;
+
+extern const uint8_t g_zero_page[kPageSize];
+extern const uintptr_t g_empty_leaf[kLeafEntries];
+
+// Address-space bookkeeping copied wholesale by a fork.
+struct Layout {
+    uint64_t brk_start = 0;
+    uint64_t brk = 0;
+    uint64_t mmap_hint = kMmapBase;
+    uint64_t exec_lo = 0, exec_hi = 0;  // text range, never writable
+};
+
+class Memory {
+public:
+    Memory();
+    void attach(Arena* arena, uint64_t limit_bytes);  // empty address space
+
+    // ---- checked guest access (false = fault; oom() says if it was the cap)
+    template <class T>
+    bool load(uint64_t a, T& v) const {
+        const uint8_t* p = read_ptr(a);
+        if (__builtin_expect(p != nullptr && (a & kPageMask) <= kPageSize - sizeof(T), 1)) {
+            std::memcpy(&v, p, sizeof(T));
+            return true;
+        }
+        return read_bytes(a, &v, sizeof(T));
+    }
+    template <class T>
+    bool store(uint64_t a, T v) {
+        uint8_t* p = write_ptr_fast(a);
+        if (__builtin_expect(p != nullptr && (a & kPageMask) <= kPageSize - sizeof(T), 1)) {
+            std::memcpy(p, &v, sizeof(T));
+            return true;
+        }
+        return write_bytes(a, &v, sizeof(T));
+    }
+    const uint8_t* read_ptr(uint64_t a) const {
+        if (a >> kSpaceBits) return nullptr;
+        const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[a >> kTopShift] & ~kPteFlags);
+        uintptr_t e = leaf[(a >> kPageBits) & (kLeafEntries - 1)];
+        if (!(e & kPteR)) return nullptr;
+        return reinterpret_cast<const uint8_t*>(e & ~kPteFlags) + (a & kPageMask);
+    }
+    // Host pointer for writing at a, copying the page first if it is shared.
+    uint8_t* write_ptr(uint64_t a) {
+        uint8_t* p = write_ptr_fast(a);
+        return p ? p : write_slow(a);
+    }
+    bool read_bytes(uint64_t a, void* dst, uint64_t n) const;
+    bool write_bytes(uint64_t a, const void* src, uint64_t n);
+    bool fill_bytes(uint64_t a, uint8_t byte, uint64_t n);
+
+    // ---- mappings (addresses page aligned, ranges inside the space)
+    bool map_anon(uint64_t a, uint64_t len, uintptr_t prot);  // replaces what was there
+    void unmap(uint64_t a, uint64_t len);
+    bool protect(uint64_t a, uint64_t len, uintptr_t prot);   // false if a page is unmapped
+    bool is_free(uint64_t a, uint64_t len) const;
+    bool is_mapped(uint64_t a, uint64_t len) const;
+    uint64_t find_free(uint64_t len, uint64_t lo, uint64_t hi, uint64_t hint) const;
+    // Loader: a private, zeroed, owned page at a with prot (ORed if present).
+    uint8_t* populate(uint64_t a, uintptr_t prot);
+    // Loader: copies into populated pages regardless of their protection.
+    bool write_bytes_loader(uint64_t a, const void* src, uint64_t n);
+
+    // ---- fork support
+    void seal();  // master: drop kOwned everywhere, nothing is writable in place
+    void fork_from(const Memory& master, bool same_master_as_last_time);
+
+    void set_limit(uint64_t bytes) { limit_ = bytes; }
+    bool oom() const { return oom_; }
+    uint64_t used_bytes() const { return used_; }
+    Layout layout;
+
+private:
+    uint8_t* write_ptr_fast(uint64_t a) const {
+        if (a >> kSpaceBits) return nullptr;
+        const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[a >> kTopShift] & ~kPteFlags);
+        uintptr_t e = leaf[(a >> kPageBits) & (kLeafEntries - 1)];
+        if ((e & (kPteW | kPteOwned)) != (kPteW | kPteOwned)) return nullptr;
+        return reinterpret_cast<uint8_t*>(e & ~kPteFlags) + (a & kPageMask);
+    }
+    uint8_t* write_slow(uint64_t a);
+    uintptr_t* own_leaf(uint64_t a);     // leaf for a, copied/created if shared
+    void* new_page();                    // counted against the limit
+    void drop_entry(uintptr_t& e);
+
+    uintptr_t top_[kTopEntries];
+    Arena* arena_ = nullptr;
+    uint64_t used_ = 0;
+    uint64_t limit_ = 0;
+    bool oom_ = false;
+    uint32_t ndirty_ = 0;
+    uint16_t dirty_[kTopEntries];  // top entries that differ from the master
+};
+
+}  // namespace mtd::sandbox::detail

@@ -1,0 +1,77 @@
+// Program::load: ELF -> decoded text + master machine run to MTD_ECALL_READY.
+#include <cstdio>
+
+#include "elf_loader.hpp"
+#include "mtd_abi.h"
+#include "program_state.hpp"
+
+namespace mtd::sandbox {
+namespace {
+
+struct InitEnv final : detail::SysEnv {
+    const LogSink* log;
+    void output(int, std::string_view data) override {
+        if (*log) (*log)(data);
+    }
+    int64_t input(uint8_t*, uint64_t) override { return -9; }  // -EBADF: no stdin
+};
+
+[[noreturn]] void fail(const std::string& why) { throw LoadError("on_init: " + why); }
+
+}  // namespace
+
+Program::Program() = default;
+Program::~Program() = default;
+
+uint64_t Program::init_instructions_used() const { return state_->init_instructions; }
+
+std::shared_ptr<const Program> Program::load(std::span<const uint8_t> elf, const Limits& limits,
+                                             LogSink log) {
+    std::shared_ptr<Program> p(new Program());
+    p->limits_ = limits;
+    p->log_ = std::move(log);
+    p->state_ = std::make_unique<State>();
+    State& s = *p->state_;
+    s.id = detail::next_program_id();
+    detail::Core& c = s.master;
+    c.mem.attach(&s.arena, limits.init_memory);
+
+    if (std::string e = detail::load_elf(elf, c, s.text, {}); !e.empty()) throw LoadError("load: " + e);
+
+    InitEnv env;
+    env.log = &p->log_;
+    const uint64_t limit = limits.init_instructions;
+    char detail_buf[160];
+    for (;;) {
+        const detail::Stop stop = c.run(limit);
+        if (stop != detail::Stop::Ecall) {
+            detail::stop_detail(c, stop, detail_buf, sizeof detail_buf);
+            fail(detail_buf);
+        }
+        const uint64_t nr = c.hart.x[17];
+        if (nr == MTD_ECALL_READY) {
+            c.retire_ecall();
+            break;
+        }
+        if (nr == MTD_ECALL_RESPOND || nr == MTD_ECALL_REQUEST_FIELD) {
+            std::snprintf(detail_buf, sizeof detail_buf, "request ecall 0x%llx before ready at pc 0x%llx",
+                          static_cast<unsigned long long>(nr), static_cast<unsigned long long>(c.hart.pc));
+            fail(detail_buf);
+        }
+        int code = 0;
+        const detail::SysAction act = detail::linux_syscall(c, env, code);
+        if (act == detail::SysAction::Exit) fail("exited with code " + std::to_string(code) + " before ready");
+        if (act == detail::SysAction::Abort) {
+            std::snprintf(detail_buf, sizeof detail_buf, "abort (signal %d) at pc 0x%llx", code - 128,
+                          static_cast<unsigned long long>(c.hart.pc));
+            fail(detail_buf);
+        }
+        if (c.mem.oom()) fail("memory limit exceeded");
+        c.retire_ecall();
+    }
+    s.init_instructions = c.hart.instret;
+    c.mem.seal();
+    return p;
+}
+
+}  // namespace mtd::sandbox

@@ -1,0 +1,28 @@
+// Program internals shared by program.cpp and machine.cpp: the decoded text
+// and the sealed master machine that every request forks.
+#pragma once
+#include <atomic>
+
+#include "arena.hpp"
+#include "core.hpp"
+#include "decoder.hpp"
+#include "sandbox/program.hpp"
+
+namespace mtd::sandbox {
+
+struct Program::State {
+    detail::Arena arena;      // owns every master page and leaf
+    detail::Text text;
+    detail::Core master;      // sealed at READY: read-only from then on
+    uint64_t id = 0;          // unique per load, lets a Machine skip full re-forks
+    uint64_t init_instructions = 0;
+};
+
+namespace detail {
+inline uint64_t next_program_id() {
+    static std::atomic<uint64_t> counter{0};
+    return ++counter;
+}
+}  // namespace detail
+
+}  // namespace mtd::sandbox

@@ -1,0 +1,110 @@
+// run_to_exit: a static ELF as a plain process, the way qemu-riscv64 runs it.
+#include "sandbox/run_to_exit.hpp"
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "elf_loader.hpp"
+#include "mtd_abi.h"
+
+namespace mtd::sandbox {
+namespace {
+
+struct ExitEnv final : detail::SysEnv {
+    ExitResult* r;
+    std::string_view in;
+    size_t pos = 0;
+    void output(int fd, std::string_view data) override {
+        (fd == 2 ? r->stderr_data : r->stdout_data).append(data);
+    }
+    int64_t input(uint8_t* dst, uint64_t n) override {
+        const uint64_t k = std::min<uint64_t>(n, in.size() - pos);
+        std::memcpy(dst, in.data() + pos, k);
+        pos += k;
+        return static_cast<int64_t>(k);
+    }
+};
+
+}  // namespace
+
+ExitResult run_to_exit(std::span<const uint8_t> elf, const std::vector<std::string>& argv,
+                       std::string_view stdin_data, uint64_t max_instructions, uint64_t max_memory) {
+    ExitResult r;
+    auto arena = std::make_unique<detail::Arena>();
+    auto core = std::make_unique<detail::Core>();
+    detail::Text text;
+    core->mem.attach(arena.get(), max_memory);
+    if (std::string e = detail::load_elf(elf, *core, text, argv); !e.empty()) {
+        r.outcome = Outcome::Fault;
+        r.reason = "load: " + e;
+        return r;
+    }
+    ExitEnv env;
+    env.r = &r;
+    env.in = stdin_data;
+    char buf[160];
+    detail::Core& c = *core;
+    for (;;) {
+        const detail::Stop stop = c.run(max_instructions);
+        if (stop == detail::Stop::Budget) {
+            r.outcome = Outcome::BudgetExhausted;
+            r.reason = "instruction budget exhausted";
+            break;
+        }
+        if (stop == detail::Stop::MemoryLimit) {
+            r.outcome = Outcome::MemoryExhausted;
+            r.reason = "memory limit exceeded";
+            break;
+        }
+        if (stop == detail::Stop::Fault) {
+            detail::stop_detail(c, stop, buf, sizeof buf);
+            r.outcome = Outcome::Fault;
+            r.reason = buf;
+            break;
+        }
+        const uint64_t nr = c.hart.x[17];
+        if (nr == MTD_ECALL_READY || nr == MTD_ECALL_REQUEST_FIELD) {
+            // A tenant run as a plain process: ready is a no-op and every
+            // request field is empty.
+            c.hart.x[10] = 0;
+        } else if (nr == MTD_ECALL_RESPOND) {
+            // ... and its answer goes to stdout, then it exits.
+            std::string body;
+            body.resize(c.hart.x[14] > (64u << 20) ? 0 : c.hart.x[14]);
+            c.mem.read_bytes(c.hart.x[13], body.data(), body.size());
+            r.stdout_data += body;
+            r.outcome = Outcome::Responded;
+            r.reason = "responded";
+            c.retire_ecall();
+            break;
+        } else {
+            int code = 0;
+            const detail::SysAction act = detail::linux_syscall(c, env, code);
+            if (act == detail::SysAction::Exit) {
+                r.outcome = Outcome::Exited;
+                r.exit_code = code;
+                c.retire_ecall();
+                break;
+            }
+            if (act == detail::SysAction::Abort) {
+                std::snprintf(buf, sizeof buf, "abort (signal %d) at pc 0x%llx", code - 128,
+                              static_cast<unsigned long long>(c.hart.pc));
+                r.outcome = Outcome::Fault;
+                r.reason = buf;
+                r.exit_code = code;
+                break;
+            }
+            if (c.mem.oom()) {
+                r.outcome = Outcome::MemoryExhausted;
+                r.reason = "memory limit exceeded";
+                break;
+            }
+        }
+        c.retire_ecall();
+    }
+    r.instructions = c.hart.instret;
+    return r;
+}
+
+}  // namespace mtd::sandbox
