@@ -101,7 +101,6 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
     const uint64_t base = t.base;
     const uint64_t nslots = t.nslots;
     uint64_t n = h.instret;
-    uint32_t fl = 0;  // flags computed in software, merged into h.fflags on exit
     const Decoded* d;
     Stop result;
 
@@ -501,49 +500,49 @@ op_FSGNJX_S: {
 op_FSGNJ_D: f[d->rd] = (f[d->rs1] & ~(1ull << 63)) | (f[d->rs2] & (1ull << 63)); NEXT();
 op_FSGNJN_D: f[d->rd] = (f[d->rs1] & ~(1ull << 63)) | (~f[d->rs2] & (1ull << 63)); NEXT();
 op_FSGNJX_D: f[d->rd] = f[d->rs1] ^ (f[d->rs2] & (1ull << 63)); NEXT();
-op_FMIN_S: f[d->rd] = box_bits(fminmax_s<false>(unbox_bits(f[d->rs1]), unbox_bits(f[d->rs2]), fl)); NEXT();
-op_FMAX_S: f[d->rd] = box_bits(fminmax_s<true>(unbox_bits(f[d->rs1]), unbox_bits(f[d->rs2]), fl)); NEXT();
-op_FMIN_D: f[d->rd] = fminmax_d<false>(f[d->rs1], f[d->rs2], fl); NEXT();
-op_FMAX_D: f[d->rd] = fminmax_d<true>(f[d->rs1], f[d->rs2], fl); NEXT();
+op_FMIN_S: f[d->rd] = box_bits(fminmax_s<false>(unbox_bits(f[d->rs1]), unbox_bits(f[d->rs2]), h.fflags)); NEXT();
+op_FMAX_S: f[d->rd] = box_bits(fminmax_s<true>(unbox_bits(f[d->rs1]), unbox_bits(f[d->rs2]), h.fflags)); NEXT();
+op_FMIN_D: f[d->rd] = fminmax_d<false>(f[d->rs1], f[d->rs2], h.fflags); NEXT();
+op_FMAX_D: f[d->rd] = fminmax_d<true>(f[d->rs1], f[d->rs2], h.fflags); NEXT();
 
 #define RM_EFF (d->rm == kDYN ? h.frm : d->rm)
 #define CVT_S(I)                                                                        \
     {                                                                                   \
         const uint32_t b = unbox_bits(f[d->rs1]);                                       \
         x[d->rd] = static_cast<uint64_t>(static_cast<int64_t>(                          \
-            fcvt_to_int<I>(isnan_s(b) ? 0.0 : static_cast<double>(f32_from(b)), isnan_s(b), RM_EFF, fl))); \
+            fcvt_to_int<I>(isnan_s(b) ? 0.0 : static_cast<double>(f32_from(b)), isnan_s(b), RM_EFF, h.fflags))); \
         NEXT();                                                                         \
     }
 #define CVT_D(I)                                                                        \
     {                                                                                   \
         const uint64_t b = f[d->rs1];                                                   \
         x[d->rd] = static_cast<uint64_t>(static_cast<int64_t>(                          \
-            fcvt_to_int<I>(isnan_d(b) ? 0.0 : f64_from(b), isnan_d(b), RM_EFF, fl)));   \
+            fcvt_to_int<I>(isnan_d(b) ? 0.0 : f64_from(b), isnan_d(b), RM_EFF, h.fflags)));   \
         NEXT();                                                                         \
     }
     // 32-bit results are sign-extended whatever their signedness.
 op_FCVT_W_S: CVT_S(int32_t);
 op_FCVT_WU_S: {
     const uint32_t b = unbox_bits(f[d->rs1]);
-    x[d->rd] = SX32(fcvt_to_int<uint32_t>(isnan_s(b) ? 0.0 : static_cast<double>(f32_from(b)), isnan_s(b), RM_EFF, fl));
+    x[d->rd] = SX32(fcvt_to_int<uint32_t>(isnan_s(b) ? 0.0 : static_cast<double>(f32_from(b)), isnan_s(b), RM_EFF, h.fflags));
     NEXT();
 }
 op_FCVT_L_S: CVT_S(int64_t);
 op_FCVT_LU_S: {
     const uint32_t b = unbox_bits(f[d->rs1]);
-    x[d->rd] = fcvt_to_int<uint64_t>(isnan_s(b) ? 0.0 : static_cast<double>(f32_from(b)), isnan_s(b), RM_EFF, fl);
+    x[d->rd] = fcvt_to_int<uint64_t>(isnan_s(b) ? 0.0 : static_cast<double>(f32_from(b)), isnan_s(b), RM_EFF, h.fflags);
     NEXT();
 }
 op_FCVT_W_D: CVT_D(int32_t);
 op_FCVT_WU_D: {
     const uint64_t b = f[d->rs1];
-    x[d->rd] = SX32(fcvt_to_int<uint32_t>(isnan_d(b) ? 0.0 : f64_from(b), isnan_d(b), RM_EFF, fl));
+    x[d->rd] = SX32(fcvt_to_int<uint32_t>(isnan_d(b) ? 0.0 : f64_from(b), isnan_d(b), RM_EFF, h.fflags));
     NEXT();
 }
 op_FCVT_L_D: CVT_D(int64_t);
 op_FCVT_LU_D: {
     const uint64_t b = f[d->rs1];
-    x[d->rd] = fcvt_to_int<uint64_t>(isnan_d(b) ? 0.0 : f64_from(b), isnan_d(b), RM_EFF, fl);
+    x[d->rd] = fcvt_to_int<uint64_t>(isnan_d(b) ? 0.0 : f64_from(b), isnan_d(b), RM_EFF, h.fflags);
     NEXT();
 }
 
@@ -597,7 +596,7 @@ op_FCLASS_D: x[d->rd] = fclass_bits<uint64_t>(f[d->rs1], 52, 11); NEXT();
     {                                                                        \
         const uint32_t a = unbox_bits(f[d->rs1]), b = unbox_bits(f[d->rs2]); \
         if (isnan_s(a) || isnan_s(b)) {                                      \
-            if (!(quiet) || issnan_s(a) || issnan_s(b)) fl |= kNV;           \
+            if (!(quiet) || issnan_s(a) || issnan_s(b)) h.fflags |= kNV;           \
             x[d->rd] = 0;                                                    \
         } else {                                                             \
             x[d->rd] = f32_from(a) op f32_from(b);                           \
@@ -608,7 +607,7 @@ op_FCLASS_D: x[d->rd] = fclass_bits<uint64_t>(f[d->rs1], 52, 11); NEXT();
     {                                                                        \
         const uint64_t a = f[d->rs1], b = f[d->rs2];                         \
         if (isnan_d(a) || isnan_d(b)) {                                      \
-            if (!(quiet) || issnan_d(a) || issnan_d(b)) fl |= kNV;           \
+            if (!(quiet) || issnan_d(a) || issnan_d(b)) h.fflags |= kNV;           \
             x[d->rd] = 0;                                                    \
         } else {                                                             \
             x[d->rd] = f64_from(a) op f64_from(b);                           \
@@ -637,7 +636,7 @@ out_pc_set:
     h.x[0] = 0;
     {
         const uint32_t guest = _mm_getcsr();
-        h.fflags |= mxcsr_to_fflags(guest) | fl;
+        h.fflags |= mxcsr_to_fflags(guest);
         _mm_setcsr(host_mxcsr);
     }
     return result;

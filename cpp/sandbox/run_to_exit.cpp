@@ -61,6 +61,13 @@ ExitResult run_to_exit(std::span<const uint8_t> elf, const std::vector<std::stri
             detail::stop_detail(c, stop, buf, sizeof buf);
             r.outcome = Outcome::Fault;
             r.reason = buf;
+            // What a shell reports for the signal Linux would deliver.
+            switch (c.hart.fault) {
+                case detail::Fault::Illegal: r.exit_code = 128 + 4; break;     // SIGILL
+                case detail::Fault::Breakpoint: r.exit_code = 128 + 5; break;  // SIGTRAP
+                case detail::Fault::Misaligned: r.exit_code = 128 + 7; break;  // SIGBUS
+                default: r.exit_code = 128 + 11; break;                        // SIGSEGV
+            }
             break;
         }
         const uint64_t nr = c.hart.x[17];
