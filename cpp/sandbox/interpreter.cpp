@@ -9,6 +9,7 @@
 //    running off its end lands on a FETCH_FAULT sentinel;
 //  - the instruction budget is checked at every jump, taken branch and ecall
 //    (straight-line code between them is bounded by the text size).
+#pragma GCC optimize("no-gcse")  // recommended for computed-goto dispatch
 #include <cmath>
 #include <cstring>
 
@@ -100,6 +101,7 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
     const Decoded* const dc = t.slots.data();
     const uint64_t base = t.base;
     const uint64_t nslots = t.nslots;
+    const Decoded* const dc_end = dc + nslots;
     uint64_t n = h.instret;
     const Decoded* d;
     Stop result;
@@ -130,6 +132,23 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
         d = dc + ((t_ - base) >> 1);                              \
         if (__builtin_expect(n >= limit, 0)) goto stop_budget;    \
         DISPATCH();                                               \
+    } while (0)
+    // pc-relative jump: pointer arithmetic on the cache, no pc needed.
+#define JUMP_REL(imm)                                                 \
+    do {                                                              \
+        const Decoded* nd_ = d + ((imm) >> 1);                        \
+        ++n;                                                          \
+        if (__builtin_expect(nd_ < dc || nd_ >= dc_end, 0)) {         \
+            const uint64_t t_ = PC + static_cast<int64_t>(imm);       \
+            h.pc = t_;                                                \
+            h.fault = Fault::Fetch;                                   \
+            h.fault_addr = t_;                                        \
+            result = Stop::Fault;                                     \
+            goto out_pc_set;                                          \
+        }                                                             \
+        d = nd_;                                                      \
+        if (__builtin_expect(n >= limit, 0)) goto stop_budget;        \
+        DISPATCH();                                                   \
     } while (0)
 #define FAULT(kind, addr)          \
     do {                           \
@@ -163,18 +182,16 @@ op_FETCH_FAULT:
 
 op_LUI: x[d->rd] = static_cast<int64_t>(d->imm); NEXT();
 op_AUIPC: x[d->rd] = PC + static_cast<int64_t>(d->imm); NEXT();
-op_JAL: {
-    const uint64_t pc = PC;
-    x[d->rd] = pc + d->len * 2;
-    JUMP_TO(pc + static_cast<int64_t>(d->imm));
-}
+op_JAL:
+    x[d->rd] = PC + d->len * 2;
+    JUMP_REL(d->imm);
 op_JALR: {
     const uint64_t target = (x[d->rs1] + static_cast<int64_t>(d->imm)) & ~1ull;
     x[d->rd] = PC + d->len * 2;
     JUMP_TO(target);
 }
 #define BRANCH(cond)                                        \
-    if (cond) JUMP_TO(PC + static_cast<int64_t>(d->imm));   \
+    if (cond) JUMP_REL(d->imm);                             \
     NEXT();
 op_BEQ: BRANCH(x[d->rs1] == x[d->rs2]);
 op_BNE: BRANCH(x[d->rs1] != x[d->rs2]);
@@ -187,7 +204,14 @@ op_BGEU: BRANCH(x[d->rs1] >= x[d->rs2]);
     {                                                            \
         const uint64_t a = x[d->rs1] + static_cast<int64_t>(d->imm); \
         T v;                                                     \
-        if (__builtin_expect(!m.load<T>(a, v), 0)) FAULT(Fault::Load, a); \
+        const uint8_t* p_ = m.read_ptr(a);                       \
+        if (__builtin_expect(p_ != nullptr && (a & kPageMask) <= kPageSize - sizeof(T), 1)) { \
+            std::memcpy(&v, p_, sizeof(T));                      \
+        } else {                                                 \
+            T tmp_;                                              \
+            if (!m.read_bytes(a, &tmp_, sizeof(T))) FAULT(Fault::Load, a); \
+            v = tmp_;                                            \
+        }                                                        \
         x[d->rd] = static_cast<uint64_t>(static_cast<WIDEN>(v)); \
         NEXT();                                                  \
     }

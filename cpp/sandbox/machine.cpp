@@ -28,6 +28,8 @@ Machine::Machine() : state_(std::make_unique<State>()) {
 }
 Machine::~Machine() = default;
 
+uint64_t Machine::last_request_memory() const { return state_->core.mem.used_bytes(); }
+
 namespace {
 
 std::string_view field(const RequestView& r, uint64_t id) {

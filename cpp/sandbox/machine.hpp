@@ -22,7 +22,15 @@ public:
     // Runs one request. On Outcome::Responded, `out` holds the guest's
     // status, content type and body; otherwise `out` is unspecified and the
     // caller answers http_status(result.outcome) with result.reason.
+    //
+    // RunResult::reason is a string literal, except for faults, whose reason
+    // names the faulting address and lives in a buffer of this Machine: it
+    // stays valid until the next handle() call on the same Machine.
     RunResult handle(const Program& program, const RequestView& request, Response& out);
+
+    // Bytes of guest memory the last request copied or newly touched
+    // (what Limits::request_memory is compared against).
+    uint64_t last_request_memory() const;
 
 private:
     struct State;
