@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <memory>
 
 #include "elf_loader.hpp"
@@ -15,8 +16,10 @@ struct ExitEnv final : detail::SysEnv {
     ExitResult* r;
     std::string_view in;
     size_t pos = 0;
+    uint64_t cap = 0;  // bytes kept per stream: a chatty guest cannot exhaust the host
     void output(int fd, std::string_view data) override {
-        (fd == 2 ? r->stderr_data : r->stdout_data).append(data);
+        std::string& s = fd == 2 ? r->stderr_data : r->stdout_data;
+        if (s.size() < cap) s.append(data.substr(0, cap - s.size()));
     }
     int64_t input(uint8_t* dst, uint64_t n) override {
         const uint64_t k = std::min<uint64_t>(n, in.size() - pos);
@@ -43,6 +46,7 @@ ExitResult run_to_exit(std::span<const uint8_t> elf, const std::vector<std::stri
     ExitEnv env;
     env.r = &r;
     env.in = stdin_data;
+    env.cap = std::max<uint64_t>(max_memory, 1 << 20);
     char buf[160];
     detail::Core& c = *core;
     for (;;) {
