@@ -364,6 +364,7 @@ Text build_text(uint64_t base, std::span<const uint8_t> code, const std::vector<
         std::memcpy(&word, code.data() + off, avail >= 4 ? 4 : 2);
         t.slots[i] = decode(word, static_cast<unsigned>(avail >= 4 ? 4 : 2));
     }
+    for (auto& d : t.slots) d.stride = static_cast<uint8_t>(d.len * sizeof(Decoded));
     for (uint64_t i = t.nslots; i < t.nslots + 2; ++i) {
         t.slots[i] = make(OP_FETCH_FAULT);
         t.slots[i].len = 1;

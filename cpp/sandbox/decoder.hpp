@@ -55,7 +55,7 @@ struct Decoded {
     uint8_t rs3;
     uint8_t rm;     // rounding mode for FP ops (7 = dynamic)
     uint8_t len;    // instruction length in 2-byte units (1 or 2)
-    uint8_t pad = 0;
+    uint8_t stride; // len * sizeof(Decoded): the sequential step in bytes
     int32_t imm;    // immediate, CSR number for CSR ops
 };
 static_assert(sizeof(Decoded) == 12);

@@ -113,7 +113,7 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
 #define DISPATCH() goto* labels[d->op]
 #define NEXT()             \
     do {                   \
-        d += d->len;       \
+        d = reinterpret_cast<const Decoded*>(reinterpret_cast<const char*>(d) + d->stride); \
         ++n;               \
         DISPATCH();        \
     } while (0)
