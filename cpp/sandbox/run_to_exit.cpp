@@ -7,7 +7,6 @@
 #include <memory>
 
 #include "elf_loader.hpp"
-#include "mtd_abi.h"
 
 namespace mtd::sandbox {
 namespace {
@@ -74,22 +73,10 @@ ExitResult run_to_exit(std::span<const uint8_t> elf, const std::vector<std::stri
             }
             break;
         }
-        const uint64_t nr = c.hart.x[17];
-        if (nr == MTD_ECALL_READY || nr == MTD_ECALL_REQUEST_FIELD) {
-            // A tenant run as a plain process: ready is a no-op and every
-            // request field is empty.
-            c.hart.x[10] = 0;
-        } else if (nr == MTD_ECALL_RESPOND) {
-            // ... and its answer goes to stdout, then it exits.
-            std::string body;
-            body.resize(c.hart.x[14] > (64u << 20) ? 0 : c.hart.x[14]);
-            c.mem.read_bytes(c.hart.x[13], body.data(), body.size());
-            r.stdout_data += body;
-            r.outcome = Outcome::Responded;
-            r.reason = "responded";
-            c.retire_ecall();
-            break;
-        } else {
+        // The tenant ABI ecalls are not Linux system calls: like under
+        // qemu-riscv64 they fail with -ENOSYS, which is how the guest shim
+        // knows it runs standalone (it then serves one GET / to stdout).
+        {
             int code = 0;
             const detail::SysAction act = detail::linux_syscall(c, env, code);
             if (act == detail::SysAction::Exit) {
