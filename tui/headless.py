@@ -39,8 +39,10 @@ class RateTracker:
 
 
 def format_stats(rows: list[dict]) -> str:
+    # Requests no tenant took (404s) are listed only once there are some.
     parts = [f"{r['name'] or '(unrouted)'} {r['requests']:,} req {r['rps']:,.0f}/s"
-             + (f" {r['errors']:,} err" if r["errors"] else "") for r in rows]
+             + (f" {r['errors']:,} err" if r["errors"] else "")
+             for r in rows if r["name"] or r["requests"]]
     return time.strftime("%H:%M:%S ") + (" | ".join(parts) if parts else "no tenants")
 
 
