@@ -1,0 +1,128 @@
+"""Every limit and fault path of the sandbox, tripped through HTTP: each gets
+its own status and reason, moves its counter, and leaves the server (and the
+neighbour tenant) serving."""
+
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mtd.engine import LoadFailed
+
+from conftest import SEED_PAGE, TENANTS, make_engine
+
+GUEST_TENANTS = Path(__file__).resolve().parent / "guest_tenants"
+
+# path -> (status, start of the body, error counter that must move)
+ATTACKS = {
+    "/loop": (504, "mtd: budget: instruction budget exhausted", "budget"),
+    "/malloc": (507, "mtd: memory: memory limit exceeded", "memory"),
+    "/null": (500, "mtd: fault: load access fault at 0x0 ", "fault"),
+    "/wild": (500, "mtd: fault: load access fault at 0xdead0000beef", "fault"),
+    "/write-code": (500, "mtd: fault: store access fault", "fault"),
+    "/jump-data": (500, "mtd: fault: instruction fetch fault", "fault"),
+    "/illegal": (500, "mtd: fault: illegal instruction", "fault"),
+    "/bad-pointer": (500, "mtd: fault: respond: unreadable buffer", "fault"),
+    "/abort": (500, "mtd: fault: abort", "fault"),
+    "/big": (502, "mtd: response_too_large:", "response_too_large"),
+    "/exit": (502, "mtd: no_response: guest exited without responding", "no_response"),
+}
+
+
+def add_tenant(root: Path, name: str, source: str, filename: str = "app.cpp", toml: str = ""):
+    folder = root / name
+    folder.mkdir()
+    (folder / filename).write_text(source)
+    if toml:
+        (folder / "tenant.toml").write_text(toml)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def hostile_engine(tmp_path_factory, cache_dir):
+    root = tmp_path_factory.mktemp("hostile-tenants")
+    shutil.copytree(TENANTS / "hello", root / "hello")
+    add_tenant(root, "hostile", (GUEST_TENANTS / "hostile.cpp").read_text(),
+               toml='hosts = ["hostile.test"]\n[limits]\nrequest_memory = 8388608\n'
+                    'response_bytes = 1048576\n')
+    engine = make_engine(root, cache_dir)
+    engine.start()
+    yield engine
+    engine.stop()
+
+
+def tenant_stats(engine, name):
+    return next(s for s in engine.stats() if s["name"] == name)
+
+
+@pytest.mark.parametrize("path", sorted(ATTACKS))
+def test_attack_is_contained(hostile_engine, path):
+    status, reason, counter = ATTACKS[path]
+    before = tenant_stats(hostile_engine, "hostile")["errors"][counter]
+    with httpx.Client(base_url=f"http://127.0.0.1:{hostile_engine.port}", timeout=10) as c:
+        response = c.get(path, headers={"Host": "hostile.test"})
+        assert response.status_code == status
+        assert response.text.startswith(reason)
+        assert response.text.count("\n") == 1  # one line, no guest dump
+        # The same worker threads go on serving the neighbour and the attacker.
+        for _ in range(4):
+            assert c.get("/").content == SEED_PAGE
+        assert c.get("/ok", headers={"Host": "hostile.test"}).text == "fine\n"
+    assert tenant_stats(hostile_engine, "hostile")["errors"][counter] == before + 1
+
+
+def test_tenants_share_no_writable_page(tmp_path, cache_dir):
+    source = (GUEST_TENANTS / "tenant_data.cpp").read_text()
+    for name in ("alpha", "beta"):
+        add_tenant(tmp_path, name, source.replace('"unset"', f'"{name}"'),
+                   toml=f'hosts = ["{name}.test"]\n')
+    engine = make_engine(tmp_path, cache_dir)
+    engine.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{engine.port}") as c:
+            answers = {name: {c.get("/", headers={"Host": f"{name}.test"}).text for _ in range(5)}
+                       for name in ("alpha", "beta")}
+    finally:
+        engine.stop()
+    (alpha,), (beta,) = answers["alpha"], answers["beta"]
+    alpha_address, alpha_secret = alpha.split()
+    beta_address, beta_secret = beta.split()
+    # The same guest address holds each tenant's own data, and a request's
+    # write ("overwritten by a request") is never seen by the next request.
+    assert alpha_address == beta_address
+    assert (alpha_secret, beta_secret) == ("alpha", "beta")
+
+
+INIT_LOOP = '#include "mtd_guest.h"\nint main() { for (volatile int i = 0;; i = i + 1) {} }\n'
+INIT_EXIT = '#include "mtd_guest.h"\nint main() { return 4; }\n'
+INIT_FAULT = '#include "mtd_guest.h"\nint main() { return *(volatile int *)8; }\n'
+INIT_HOG = ('#include <cstring>\n#include <cstdlib>\n#include "mtd_guest.h"\n'
+            'int main() { for (;;) { char *p = (char *)malloc(1 << 20); if (!p) return 1;'
+            ' memset(p, 1, 1 << 20); } }\n')
+
+
+@pytest.mark.parametrize("source, toml, message", [
+    (INIT_LOOP, "[limits]\ninit_instructions = 5000000\n", "instruction budget exhausted"),
+    (INIT_EXIT, "", "exit"),
+    (INIT_FAULT, "", "load access fault at 0x8"),
+    (INIT_HOG, "[limits]\ninit_memory = 16777216\n", "memory"),
+], ids=["budget", "exit", "fault", "memory"])
+def test_failing_init_keeps_previous_version(tmp_path, cache_dir, source, toml, message):
+    folder = add_tenant(tmp_path, "t", "def on_client_request():\n    return 'text/plain', 'v1'\n",
+                        filename="app.py", toml='default = true\n')
+    engine = make_engine(tmp_path, cache_dir)
+    engine.start()
+    try:
+        (folder / "app.py").unlink()
+        (folder / "app.cpp").write_text(source)
+        (folder / "tenant.toml").write_text("default = true\n" + toml)
+        with pytest.raises(LoadFailed) as info:
+            engine.reload("t")
+        assert message in str(info.value)
+        assert "\n" not in str(info.value)
+        assert engine.tenants["t"].state == "serving" and engine.tenants["t"].version == 1
+        with httpx.Client(base_url=f"http://127.0.0.1:{engine.port}") as c:
+            assert c.get("/").text == "v1"
+    finally:
+        engine.stop()
