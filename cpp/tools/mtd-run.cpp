@@ -5,6 +5,12 @@
 //   mtd-run --tenant ELF [--requests N] [--path P]
 //       Program::load + Machine::handle N times; prints the response and the
 //       median/p99 ns per handle() (the sandbox fork benchmark).
+//   mtd-run --tenant ELF --profile [--path P]
+//       runs init, then one request block by block and prints guest
+//       instructions per function (from the ELF's symbol table), to see
+//       what a request spends its instructions on.
+#include <cxxabi.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,12 +19,16 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <unistd.h>
 
+#include "mtd_abi.h"
+#include "sandbox/elf_loader.hpp"
 #include "sandbox/machine.hpp"
 #include "sandbox/program.hpp"
 #include "sandbox/run_to_exit.hpp"
@@ -76,6 +86,129 @@ static int tenant_mode(const char* path, int requests, const std::string& req_pa
     return r.outcome == Outcome::Responded ? 0 : 1;
 }
 
+// ---- --profile: guest instructions per function for one request
+
+namespace sd = mtd::sandbox::detail;
+
+struct Symbol {
+    uint64_t addr, size;
+    std::string name;
+};
+
+// FUNC symbols of a little-endian ELF64 (.symtab), sorted by address.
+static std::vector<Symbol> elf_functions(const std::vector<uint8_t>& elf) {
+    std::vector<Symbol> out;
+    auto rd = [&](uint64_t off, int n) {
+        uint64_t v = 0;
+        if (off + n <= elf.size()) std::memcpy(&v, elf.data() + off, n);
+        return v;
+    };
+    const uint64_t shoff = rd(0x28, 8), shentsize = rd(0x3a, 2), shnum = rd(0x3c, 2);
+    for (uint64_t i = 0; i < shnum; ++i) {
+        const uint64_t sh = shoff + i * shentsize;
+        if (rd(sh + 4, 4) != 2) continue;  // SHT_SYMTAB
+        const uint64_t off = rd(sh + 0x18, 8), size = rd(sh + 0x20, 8), link = rd(sh + 0x28, 4);
+        const uint64_t stroff = rd(shoff + link * shentsize + 0x18, 8);
+        for (uint64_t s = off; s + 24 <= off + size && s + 24 <= elf.size(); s += 24) {
+            if ((rd(s + 4, 1) & 0xf) != 2) continue;  // STT_FUNC
+            const uint64_t name = stroff + rd(s, 4);
+            if (name >= elf.size()) continue;
+            const char* mangled = reinterpret_cast<const char*>(elf.data() + name);
+            int st = 0;
+            char* dm = abi::__cxa_demangle(mangled, nullptr, nullptr, &st);
+            out.push_back({rd(s + 8, 8), rd(s + 16, 8), st == 0 && dm ? dm : mangled});
+            std::free(dm);
+        }
+    }
+    std::sort(out.begin(), out.end(), [](const Symbol& a, const Symbol& b) { return a.addr < b.addr; });
+    return out;
+}
+
+struct StderrEnv final : sd::SysEnv {
+    void output(int, std::string_view d) override { std::fwrite(d.data(), 1, d.size(), stderr); }
+    int64_t input(uint8_t*, uint64_t) override { return -9; }
+};
+
+static int profile_mode(const char* path, const std::string& req_path) {
+    const auto elf = read_file(path);
+    auto arena = std::make_unique<sd::Arena>();
+    auto core = std::make_unique<sd::Core>();
+    sd::Text text;
+    sd::Core& c = *core;
+    c.mem.attach(arena.get(), 1ull << 30);
+    if (std::string e = sd::load_elf(elf, c, text, {"app"}); !e.empty()) {
+        std::fprintf(stderr, "mtd-run: load: %s\n", e.c_str());
+        return 1;
+    }
+    c.text = &text;
+    StderrEnv env;
+    RequestView rv{"GET", req_path, "", "localhost", "host: localhost\n", ""};
+    auto syscall = [&]() {
+        int code = 0;
+        if (sd::linux_syscall(c, env, code) != sd::SysAction::Continue) {
+            std::fprintf(stderr, "mtd-run: guest exited (%d)\n", code);
+            std::exit(1);
+        }
+    };
+    for (;;) {  // init, at full speed
+        if (c.run(10'000'000'000ull) != sd::Stop::Ecall) {
+            std::fprintf(stderr, "mtd-run: init stopped at pc 0x%llx\n", static_cast<unsigned long long>(c.hart.pc));
+            return 1;
+        }
+        if (c.hart.x[17] == MTD_ECALL_READY) {
+            c.hart.x[10] = 0;
+            c.retire_ecall();
+            break;
+        }
+        syscall();
+        c.retire_ecall();
+    }
+    // One request, one basic block per interpret() call: the budget is
+    // checked at every taken jump, so a limit of instret + 1 stops there.
+    std::map<uint64_t, uint64_t> blocks;  // block start pc -> instructions
+    const uint64_t start = c.hart.instret;
+    for (bool done = false; !done;) {
+        const uint64_t pc0 = c.hart.pc, n0 = c.hart.instret;
+        const sd::Stop stop = sd::interpret(c.hart, c.mem, text, n0 + 1);
+        if (stop == sd::Stop::Ecall) {
+            uint64_t* x = c.hart.x;
+            if (x[17] == MTD_ECALL_RESPOND) {
+                done = true;
+            } else if (x[17] == MTD_ECALL_REQUEST_FIELD) {
+                std::string_view v = x[10] == MTD_FIELD_METHOD ? rv.method : x[10] == MTD_FIELD_PATH ? rv.path
+                                   : x[10] == MTD_FIELD_HOST ? rv.host : x[10] == MTD_FIELD_HEADERS ? rv.headers
+                                   : std::string_view{};
+                c.mem.write_bytes(x[11], v.data(), std::min<uint64_t>(x[12], v.size()));
+                x[10] = v.size();
+            } else {
+                syscall();
+            }
+            c.retire_ecall();
+        } else if (stop != sd::Stop::Budget) {
+            std::fprintf(stderr, "mtd-run: request stopped at pc 0x%llx\n", static_cast<unsigned long long>(c.hart.pc));
+            return 1;
+        }
+        blocks[pc0] += c.hart.instret - n0;
+    }
+    const uint64_t total = c.hart.instret - start;
+    const auto syms = elf_functions(elf);
+    std::map<std::string, uint64_t> per_fn;
+    for (auto [pc, n] : blocks) {
+        auto it = std::upper_bound(syms.begin(), syms.end(), pc, [](uint64_t a, const Symbol& s) { return a < s.addr; });
+        std::string name = "?";
+        if (it != syms.begin() && pc < std::prev(it)->addr + std::max<uint64_t>(1, std::prev(it)->size))
+            name = std::prev(it)->name;
+        per_fn[name] += n;
+    }
+    std::vector<std::pair<uint64_t, std::string>> rows;
+    for (auto& [name, n] : per_fn) rows.push_back({n, name});
+    std::sort(rows.rbegin(), rows.rend());
+    std::printf("%llu guest instructions in one request (%zu blocks)\n", static_cast<unsigned long long>(total), blocks.size());
+    for (auto& [n, name] : rows)
+        std::printf("%7llu  %5.1f%%  %s\n", static_cast<unsigned long long>(n), 100.0 * n / total, name.substr(0, 150).c_str());
+    return 0;
+}
+
 int main(int argc, char** argv) {
     uint64_t max_instr = 10'000'000'000ull;
     uint64_t max_mem = 1ull << 30;
@@ -83,6 +216,7 @@ int main(int argc, char** argv) {
     const char* tenant = nullptr;
     int requests = 1;
     std::string req_path = "/";
+    bool profile = false;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; ++i) {
         std::string a = argv[i];
@@ -99,13 +233,15 @@ int main(int argc, char** argv) {
         else if (a == "--tenant") tenant = next();
         else if (a == "--requests") requests = std::atoi(next());
         else if (a == "--path") req_path = next();
+        else if (a == "--profile") profile = true;
         else if (a == "--") { ++i; break; }
         else {
             std::fprintf(stderr, "usage: mtd-run [--max-instructions N] [--max-memory B] [--stats] ELF [args...]\n"
-                                 "       mtd-run --tenant ELF [--requests N] [--path P]\n");
+                                 "       mtd-run --tenant ELF [--requests N] [--path P] [--profile]\n");
             return 2;
         }
     }
+    if (tenant && profile) return profile_mode(tenant, req_path);
     if (tenant) return tenant_mode(tenant, std::max(1, requests), req_path);
     if (i >= argc) {
         std::fprintf(stderr, "mtd-run: no ELF given\n");
