@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .pch import precompiled_header
+from .pythran_runner import run_pythran
 from .tenants import TenantSpec
 
 GUEST_DIR = Path(__file__).resolve().parent / "guest"
@@ -180,8 +182,10 @@ class Builder:
         defines = [f"-DMTD_HANDLER_ARGS={handler.handler_args}"]
         if handler.has_on_init:
             defines.append("-DMTD_HAS_ON_INIT")
-        argv = [CXX, PYTHON_STD, *CXX_FLAGS, *defines,
-                f"-I{Path(pythran.__file__).parent}", f"-I{GUEST_DIR}", f"-I{work}",
+        compile_argv = [CXX, PYTHON_STD, *CXX_FLAGS, f"-I{Path(pythran.__file__).parent}",
+                        f"-I{GUEST_DIR}"]
+        pch = precompiled_header(self.cache_dir, GUEST_DIR, compile_argv, BUILD_TIMEOUT_S)
+        argv = [*compile_argv, *defines, f"-I{work}", *(["-include", str(pch)] if pch else []),
                 str(GUEST_DIR / "pythran_shim.cpp"), "-o", "app.elf"]
         out = self._run(spec, argv, work, "compile")
         if out.returncode != 0:
@@ -198,20 +202,25 @@ class Builder:
             raise BuildError(spec.name, spec.source.name, line, message)
 
     def _run(self, spec: TenantSpec, argv: list[str], cwd: Path, step: str):
-        """Runs one step with a time limit, appending its capped output to build.log."""
-        with tempfile.TemporaryFile() as capture:
-            try:
-                proc = subprocess.run(argv, cwd=cwd, stdout=capture, stderr=subprocess.STDOUT,
-                                      timeout=BUILD_TIMEOUT_S)
-                returncode = proc.returncode
-            except subprocess.TimeoutExpired:
-                returncode = None
-            except FileNotFoundError:
-                raise BuildError(spec.name, spec.source.name, None,
-                                 f"{argv[0]} not found") from None
-            size = capture.seek(0, os.SEEK_END)
-            capture.seek(0)
-            text = capture.read(LOG_KEEP_BYTES).decode("utf-8", errors="replace")
+        """Runs one step with a time limit, appending its capped output to build.log.
+        The pythran step runs in a child of the preloaded fork server."""
+        capture = cwd / f"{step}.out"
+        if argv[0] == "pythran":
+            returncode = run_pythran(cwd, argv[1:], capture, BUILD_TIMEOUT_S)
+        else:
+            with open(capture, "wb") as out:
+                try:
+                    returncode = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                                timeout=BUILD_TIMEOUT_S).returncode
+                except subprocess.TimeoutExpired:
+                    returncode = None
+                except FileNotFoundError:
+                    raise BuildError(spec.name, spec.source.name, None,
+                                     f"{argv[0]} not found") from None
+        size = capture.stat().st_size if capture.exists() else 0
+        with open(capture, "rb") if size else open(os.devnull, "rb") as out:
+            text = out.read(LOG_KEEP_BYTES).decode("utf-8", errors="replace")
+        capture.unlink(missing_ok=True)
         if size > LOG_KEEP_BYTES:
             text += f"\n[... {size - LOG_KEEP_BYTES} more bytes of output dropped]\n"
         with open(cwd / "build.log", "a") as log:

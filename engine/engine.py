@@ -36,6 +36,7 @@ class TenantStatus:
     cached: bool = False
     error: str | None = None
     log_path: Path | None = None
+    save_to_serving_s: float | None = None  # last hot reload: file saved -> new version live
 
 
 class Engine:
@@ -57,13 +58,13 @@ class Engine:
         that fails is reported (state "error") and does not stop the others."""
         specs, problems = discover_tenants(self.config.tenants_dir)
         for problem in problems:
-            self._event("", f"tenant config: {problem}")
+            self.note("", f"tenant config: {problem}")
         jobs = self.config.build_jobs or os.cpu_count() or 1
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             statuses = list(pool.map(self._load_quietly, specs))
         self.server.start()
         self._started = True
-        self._event("", f"serving on http://{self.config.host}:{self.port}/")
+        self.note("", f"serving on http://{self.config.host}:{self.port}/")
         return statuses
 
     def stop(self) -> None:
@@ -109,7 +110,7 @@ class Engine:
         status.loaded_at = time.time()
         status.build_seconds, status.cached = result.seconds, result.cached
         how = "cached build" if result.cached else f"built in {result.seconds:.1f} s"
-        self._event(spec.name, f"loaded version {status.version} ({how}, "
+        self.note(spec.name, f"loaded version {status.version} ({how}, "
                                f"on_init {loaded['init_instructions']:,} instructions)")
         return status
 
@@ -121,6 +122,8 @@ class Engine:
             status = self.tenants.get(name)
             if status:
                 self._fail(status, str(e), None)
+            else:
+                self.note(name, f"error: {e}")
             raise LoadFailed(str(e)) from e
         return self.load(spec)
 
@@ -129,7 +132,7 @@ class Engine:
         with self._lock:
             self.tenants.pop(name, None)
         if removed:
-            self._event(name, "unloaded")
+            self.note(name, "unloaded")
         return removed
 
     def _load_quietly(self, spec: TenantSpec) -> TenantStatus:
@@ -152,7 +155,7 @@ class Engine:
         status.state = "serving" if status.version else "error"
         status.error, status.log_path = message, log
         suffix = f" (full log: {log})" if log else ""
-        self._event(status.name, f"error: {message}{suffix}")
+        self.note(status.name, f"error: {message}{suffix}")
 
     # -- observation -------------------------------------------------------
 
@@ -173,6 +176,7 @@ class Engine:
             for tenant, text in chunks:
                 self._pending.extend(self.logs.feed(tenant, text))
 
-    def _event(self, tenant: str, text: str) -> None:
+    def note(self, tenant: str, text: str) -> None:
+        """Adds an engine event to the log (builds, loads, errors, the watcher's)."""
         with self._lock:
             self._pending.append(self.logs.event(tenant, text))

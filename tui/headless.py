@@ -12,6 +12,7 @@ from typing import TextIO
 
 from mtd.engine import Engine, EngineConfig
 from mtd.engine.logs import LogRecord
+from mtd.engine.watcher import TenantWatcher
 
 
 def format_record(record: LogRecord) -> str:
@@ -46,7 +47,8 @@ def format_stats(rows: list[dict]) -> str:
     return time.strftime("%H:%M:%S ") + (" | ".join(parts) if parts else "no tenants")
 
 
-def run_headless(config: EngineConfig, json_lines: bool = False, out: TextIO = sys.stdout) -> int:
+def run_headless(config: EngineConfig, json_lines: bool = False, watch: bool = True,
+                 out: TextIO = sys.stdout) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -67,6 +69,9 @@ def run_headless(config: EngineConfig, json_lines: bool = False, out: TextIO = s
         except RuntimeError as e:  # e.g. the port is taken
             print(f"mtd-console: {e}", file=sys.stderr)
             return 1
+        watcher = TenantWatcher(engine) if watch else None
+        if watcher:
+            watcher.start()
         rates = RateTracker()
         rates.update(engine.stats(), time.monotonic())
         try:
@@ -80,6 +85,8 @@ def run_headless(config: EngineConfig, json_lines: bool = False, out: TextIO = s
                     out.write(format_stats(rows) + "\n")
                 out.flush()
         finally:
+            if watcher:
+                watcher.stop()
             engine.stop()
             emit_logs(engine)
         out.write("mtd: stopped\n" if not json_lines else json.dumps({"stopped": True}) + "\n")

@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where built tenants are cached (default: ~/.cache/mtd/builds)")
     parser.add_argument("--no-vanilla", action="store_true",
                         help="do not serve /_mtd/vanilla, the unsandboxed comparison page")
+    parser.add_argument("--no-watch", action="store_true",
+                        help="do not rebuild tenants when their files change")
     parser.add_argument("--no-tui", action="store_true", help="run headless: one stats line per second")
     parser.add_argument("--json", action="store_true", help="with --no-tui: JSON lines instead of text")
     return parser
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_tui:
         print("mtd-console: the interactive console is not built yet; running headless "
               "(--no-tui)", file=sys.stderr)
-    return run_headless(config, json_lines=args.json)
+    return run_headless(config, json_lines=args.json, watch=not args.no_watch)
 
 
 if __name__ == "__main__":

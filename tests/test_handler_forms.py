@@ -1,0 +1,58 @@
+"""The handler forms a tenant's app.py may use, each answered through HTTP."""
+
+import httpx
+import pytest
+
+from conftest import make_engine
+
+FORMS = {
+    "seed": (
+        "def on_client_request():\n"
+        "    def generator():\n"
+        "        return 'text/plain', 'seed form'\n"
+        "    return generator\n",
+        200, "text/plain", "seed form"),
+    "pair": (
+        "def on_client_request():\n"
+        "    return 'text/html', '<p>pair</p>'\n",
+        200, "text/html", "<p>pair</p>"),
+    "triple": (
+        "def on_client_request():\n"
+        "    return 201, 'application/json', '{\"created\": true}'\n",
+        201, "application/json", '{"created": true}'),
+    "request": (
+        "def on_client_request(method, path, headers, body):\n"
+        "    return 200, 'text/plain', method + ' ' + path + ' ' + headers['x-probe'] + ' ' + body\n",
+        200, "text/plain", "POST /echo/me probe-value the body"),
+    "init": (
+        "def on_init():\n"
+        "    print('init ran')\n\n"
+        "def on_client_request():\n"
+        "    return 'text/plain', 'with init'\n",
+        200, "text/plain", "with init"),
+}
+
+
+@pytest.fixture(scope="module")
+def forms_engine(tmp_path_factory, cache_dir):
+    root = tmp_path_factory.mktemp("forms")
+    for name, (source, *_rest) in FORMS.items():
+        (root / name).mkdir()
+        (root / name / "app.py").write_text(source)
+        (root / name / "tenant.toml").write_text(f'hosts = ["{name}.test"]\n')
+    engine = make_engine(root, cache_dir)
+    engine.start()
+    yield engine
+    engine.stop()
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_handler_form(forms_engine, form):
+    _source, status, content_type, body = FORMS[form]
+    assert forms_engine.tenants[form].state == "serving", forms_engine.tenants[form].error
+    with httpx.Client(base_url=f"http://127.0.0.1:{forms_engine.port}") as c:
+        response = c.post("/echo/me?q=1", headers={"Host": f"{form}.test", "X-Probe": "probe-value"},
+                          content=b"the body")
+    assert response.status_code == status
+    assert response.headers["content-type"] == content_type
+    assert response.text == body

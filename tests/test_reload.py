@@ -1,0 +1,92 @@
+"""Hot reload: saving a tenant's files rebuilds and swaps that tenant only;
+a new folder adds a tenant, a removed one unloads it; a broken save keeps
+the last good version serving."""
+
+import shutil
+import time
+
+import httpx
+import pytest
+
+from mtd.engine.watcher import TenantWatcher
+
+from conftest import make_engine
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def tenant_source(text):
+    return f"def on_client_request():\n    return 'text/plain', '{text}'\n"
+
+
+@pytest.fixture
+def watched(tmp_path, cache_dir):
+    root = tmp_path / "tenants"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        (root / name / "app.py").write_text(tenant_source(f"{name}1"))
+        (root / name / "tenant.toml").write_text(f'hosts = ["{name}.test"]\n')
+    engine = make_engine(root, cache_dir)
+    engine.start()
+    watcher = TenantWatcher(engine)
+    watcher.start()
+    client = httpx.Client(base_url=f"http://127.0.0.1:{engine.port}", timeout=10)
+    yield root, engine, client
+    client.close()
+    watcher.stop()
+    engine.stop()
+
+
+def get(client, host):
+    return client.get("/", headers={"Host": host})
+
+
+def test_save_rebuilds_and_swaps_only_that_tenant(watched):
+    root, engine, client = watched
+    assert get(client, "a.test").text == "a1"
+    b_version = engine.tenants["b"].version
+    (root / "a" / "app.py").write_text(tenant_source("a2"))
+    wait_for(lambda: get(client, "a.test").text == "a2")
+    assert engine.tenants["a"].version == 2
+    assert engine.tenants["b"].version == b_version
+    wait_for(lambda: engine.tenants["a"].save_to_serving_s is not None)
+    assert engine.tenants["a"].save_to_serving_s < 30
+    events = [r.text for r in engine.drain_logs() if r.tenant == "a"]
+    assert any(e.startswith("save to serving in") for e in events)
+
+
+def test_tenant_toml_change_reroutes(watched):
+    root, engine, client = watched
+    (root / "b" / "tenant.toml").write_text('hosts = ["b.test", "bee.test"]\n')
+    wait_for(lambda: get(client, "bee.test").text == "b1")
+
+
+def test_new_folder_adds_and_removed_folder_unloads(watched):
+    root, engine, client = watched
+    (root / "c").mkdir()
+    (root / "c" / "tenant.toml").write_text('hosts = ["c.test"]\n')
+    (root / "c" / "app.py").write_text(tenant_source("c1"))
+    wait_for(lambda: get(client, "c.test").text == "c1")
+    shutil.rmtree(root / "c")
+    wait_for(lambda: get(client, "c.test").status_code == 404)
+    assert "c" not in engine.tenants
+
+
+def test_broken_save_keeps_last_good_version(watched):
+    root, engine, client = watched
+    (root / "a" / "app.py").write_text("def on_client_request():\n    return 'text/plain', 1 +\n")
+    wait_for(lambda: engine.tenants["a"].error)
+    assert engine.tenants["a"].error.startswith("a: app.py:2: syntax error")
+    assert engine.tenants["a"].state == "serving"
+    assert get(client, "a.test").text == "a1"
+    (root / "a" / "app.py").write_text(tenant_source("a3"))
+    wait_for(lambda: get(client, "a.test").text == "a3")
+    assert engine.tenants["a"].error is None
