@@ -1,5 +1,6 @@
 """`mtd-console`: the operations console, or with --no-tui the same engine
-headless, one stats line per second."""
+headless, one stats line per second; `mtd-console bench` runs the built-in
+load generator against the embedded engine."""
 
 from __future__ import annotations
 
@@ -10,25 +11,40 @@ from pathlib import Path
 from mtd.engine import EngineConfig
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mtd-console",
-        description="Multi-tenant HTTP server: every request runs in its own RISC-V sandbox.")
+def add_engine_arguments(parser: argparse.ArgumentParser, default_port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8080, help="port to serve on; 0 picks a free one "
-                        "(default: %(default)s)")
+    parser.add_argument("--port", type=int, default=default_port,
+                        help="port to serve on; 0 picks a free one (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=0,
-                        help="worker threads (default: one per core)")
+                        help="server worker threads (default: one per core)")
     parser.add_argument("--tenants", type=Path, default=Path("tenants"), metavar="DIR",
                         help="folder with one sub-folder per tenant (default: %(default)s)")
     parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                         help="where built tenants are cached (default: ~/.cache/mtd/builds)")
     parser.add_argument("--no-vanilla", action="store_true",
                         help="do not serve /_mtd/vanilla, the unsandboxed comparison page")
+
+
+def console_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mtd-console",
+        description="Multi-tenant HTTP server: every request runs in its own RISC-V sandbox. "
+                    "`mtd-console bench --help` for the load test command.")
+    add_engine_arguments(parser, default_port=8080)
     parser.add_argument("--no-watch", action="store_true",
                         help="do not rebuild tenants when their files change")
     parser.add_argument("--no-tui", action="store_true", help="run headless: one stats line per second")
     parser.add_argument("--json", action="store_true", help="with --no-tui: JSON lines instead of text")
+    return parser
+
+
+def bench_parser() -> argparse.ArgumentParser:
+    from .bench import add_arguments
+    parser = argparse.ArgumentParser(
+        prog="mtd-console bench",
+        description="Load-test the embedded engine with the built-in generator.")
+    add_engine_arguments(parser, default_port=0)
+    add_arguments(parser)
     return parser
 
 
@@ -41,12 +57,17 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    bench = bool(argv) and argv[0] == "bench"
+    args = bench_parser().parse_args(argv[1:]) if bench else console_parser().parse_args(argv)
     if not args.tenants.is_dir():
         print(f"mtd-console: tenants directory '{args.tenants}' not found "
               f"(use --tenants DIR)", file=sys.stderr)
         return 2
     config = config_from_args(args)
+    if bench:
+        from .bench import run_bench_command
+        return run_bench_command(config, args)
     from .headless import run_headless
     if not args.no_tui:
         print("mtd-console: the interactive console is not built yet; running headless "
