@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "loadgen/load_generator.hpp"
 #include "sandbox/limits.hpp"
 #include "sandbox/outcome.hpp"
 #include "sandbox/program.hpp"
@@ -60,13 +61,17 @@ py::dict run_elf(const py::bytes& elf, const std::vector<std::string>& argv, con
 }
 
 std::unique_ptr<server::Server> make_server(const std::string& host, int port, int threads,
-                                            const std::optional<py::bytes>& vanilla_page) {
+                                            const std::optional<py::bytes>& vanilla_page,
+                                            std::optional<int> admin_port) {
     server::ServerConfig config;
     config.host = host;
     config.port = port;
     config.threads = threads;
     config.vanilla = vanilla_page.has_value();
     if (vanilla_page) config.vanilla_page = std::string(*vanilla_page);
+    if (admin_port && (*admin_port < 0 || *admin_port > 65535))
+        throw py::value_error("admin_port must be 0 (ephemeral) to 65535, or None to disable");
+    config.admin_port = admin_port.value_or(-1);
     return std::make_unique<server::Server>(std::move(config));
 }
 
@@ -86,25 +91,87 @@ py::dict load_tenant(server::Server& s, const std::string& name, const py::bytes
     return d;
 }
 
-py::list stats_list(const server::Server& s) {
-    py::list out;
-    for (const auto& [name, snap] : s.stats()) {
+// stats() is polled several times a second with up to thousands of
+// tenants, so its dicts are built with interned keys through the C API
+// rather than pybind11's per-item string conversions.
+struct Keys {
+    PyObject* intern(const char* s) { return PyUnicode_InternFromString(s); }
+    // Created once and never freed: they must outlive every dict.
+    PyObject *name = intern("name"), *requests = intern("requests"), *status_2xx = intern("status_2xx"),
+             *status_3xx = intern("status_3xx"), *status_4xx = intern("status_4xx"),
+             *status_5xx = intern("status_5xx"), *errors = intern("errors"), *sandbox_ns = intern("sandbox_ns"),
+             *in_flight = intern("in_flight"), *log_dropped = intern("log_dropped"), *latency = intern("latency"),
+             *sandbox_latency = intern("sandbox_latency"), *count = intern("count"), *p50 = intern("p50"),
+             *p90 = intern("p90"), *p99 = intern("p99"), *p999 = intern("p999"), *max = intern("max"),
+             *mean = intern("mean");
+    PyObject* outcome[stats::kOutcomeCount];
+    Keys() {
+        for (size_t i = 0; i < stats::kOutcomeCount; ++i)
+            outcome[i] = intern(sandbox::outcome_name(static_cast<sandbox::Outcome>(i)));
+    }
+};
+
+const Keys& keys() {
+    static const Keys* k = new Keys();  // leaked on purpose, see Keys
+    return *k;
+}
+
+// Steals `value`.
+void set(PyObject* dict, PyObject* key, PyObject* value) {
+    if (!value) throw py::error_already_set();
+    int rc = PyDict_SetItem(dict, key, value);
+    Py_DECREF(value);
+    if (rc != 0) throw py::error_already_set();
+}
+
+void set_u64(PyObject* d, PyObject* k, uint64_t v) { set(d, k, PyLong_FromUnsignedLongLong(v)); }
+void set_us(PyObject* d, PyObject* k, double ns) { set(d, k, PyFloat_FromDouble(ns / 1e3)); }
+
+// {count, p50, p90, p99, p999, max, mean}: microseconds as floats, count an int.
+py::dict latency_dict(const stats::LatencySummary& l) {
+    const Keys& k = keys();
+    py::dict d;
+    set_u64(d.ptr(), k.count, l.count);
+    set_us(d.ptr(), k.p50, double(l.p50));
+    set_us(d.ptr(), k.p90, double(l.p90));
+    set_us(d.ptr(), k.p99, double(l.p99));
+    set_us(d.ptr(), k.p999, double(l.p999));
+    set_us(d.ptr(), k.max, double(l.max));
+    set_us(d.ptr(), k.mean, l.mean);
+    return d;
+}
+
+py::list stats_list(const server::Server& s, const std::optional<std::vector<std::string>>& names) {
+    stats::NamedSnapshots snaps;
+    {
+        py::gil_scoped_release release;
+        snaps = s.stats(names ? &*names : nullptr);
+    }
+    const Keys& k = keys();
+    py::list out(snaps.size());
+    size_t i = 0;
+    for (const auto& [name, snap] : snaps) {
         py::dict errors;
-        for (size_t i = 0; i < snap.errors.size(); ++i) {
-            auto o = static_cast<sandbox::Outcome>(i);
-            if (o == sandbox::Outcome::Responded || o == sandbox::Outcome::Ready) continue;
-            errors[sandbox::outcome_name(o)] = snap.errors[i];
+        for (size_t o = 0; o < snap.errors.size(); ++o) {
+            auto outcome = static_cast<sandbox::Outcome>(o);
+            if (outcome == sandbox::Outcome::Responded || outcome == sandbox::Outcome::Ready) continue;
+            set_u64(errors.ptr(), k.outcome[o], snap.errors[o]);
         }
         py::dict d;
-        d["name"] = name;
-        d["requests"] = snap.requests;
-        d["status_2xx"] = snap.status[0];
-        d["status_3xx"] = snap.status[1];
-        d["status_4xx"] = snap.status[2];
-        d["status_5xx"] = snap.status[3];
-        d["errors"] = errors;
-        d["sandbox_ns"] = snap.sandbox_ns;
-        out.append(d);
+        PyObject* p = d.ptr();
+        set(p, k.name, lenient_str(name).release().ptr());
+        set_u64(p, k.requests, snap.requests);
+        set_u64(p, k.status_2xx, snap.status[0]);
+        set_u64(p, k.status_3xx, snap.status[1]);
+        set_u64(p, k.status_4xx, snap.status[2]);
+        set_u64(p, k.status_5xx, snap.status[3]);
+        set(p, k.errors, errors.release().ptr());
+        set_u64(p, k.sandbox_ns, snap.sandbox_ns);
+        set_u64(p, k.in_flight, snap.in_flight);
+        set_u64(p, k.log_dropped, snap.log_dropped);
+        set(p, k.latency, latency_dict(snap.latency).release().ptr());
+        set(p, k.sandbox_latency, latency_dict(snap.sandbox_latency).release().ptr());
+        out[i++] = std::move(d);
     }
     return out;
 }
@@ -114,6 +181,61 @@ py::list drain_logs(server::Server& s, size_t max) {
     py::list out;
     for (const auto& e : entries) out.append(py::make_tuple(lenient_str(e.tenant), lenient_str(e.text)));
     return out;
+}
+
+std::unique_ptr<loadgen::LoadGenerator> make_load_generator(const std::string& address, int port,
+                                                           const std::string& path, const std::string& host_header,
+                                                           int threads, int connections, double duration,
+                                                           uint64_t requests, double rate, double timeout) {
+    loadgen::LoadConfig c;
+    c.address = address;
+    c.port = port;
+    c.path = path;
+    c.host_header = host_header;
+    c.threads = threads;
+    c.connections = connections;
+    c.duration_s = duration;
+    c.requests = requests;
+    c.rate = rate;
+    c.timeout_s = timeout;
+    try {
+        return std::make_unique<loadgen::LoadGenerator>(std::move(c));
+    } catch (const std::invalid_argument& e) {
+        throw py::value_error(e.what());
+    }
+}
+
+py::dict progress_dict(const loadgen::LoadGenerator& g) {
+    loadgen::LoadProgress p = g.progress();
+    py::dict d;
+    d["completed"] = p.completed;
+    d["errors"] = p.errors;
+    d["elapsed"] = p.elapsed_s;
+    d["done"] = p.done;
+    return d;
+}
+
+py::dict report_dict(loadgen::LoadGenerator& g) {
+    loadgen::LoadReport r;
+    {
+        py::gil_scoped_release release;
+        r = g.wait();
+    }
+    py::dict status;
+    for (int cls = 1; cls <= 5; ++cls) status[py::str(std::to_string(cls) + "xx")] = r.status_classes[cls];
+    status["other"] = r.status_classes[0];
+    py::dict errors;
+    for (size_t k = 0; k < loadgen::kLoadErrorKinds; ++k)
+        errors[loadgen::load_error_name(loadgen::LoadErrorKind(k))] = r.errors[k];
+    py::dict d;
+    d["requests"] = r.requests;
+    d["seconds"] = r.seconds;
+    d["rps"] = r.requests_per_second();
+    d["body_bytes"] = r.body_bytes;
+    d["status"] = status;
+    d["errors"] = errors;
+    d["latency"] = latency_dict(r.latency.summary());
+    return d;
 }
 
 }  // namespace
@@ -146,21 +268,42 @@ PYBIND11_MODULE(_core, m) {
 
     py::class_<server::Server>(m, "Server")
         .def(py::init(&make_server), py::arg("host") = "127.0.0.1", py::arg("port") = 8080,
-             py::arg("threads") = 0, py::arg("vanilla_page") = py::none(),
-             "vanilla_page=None disables /_mtd/vanilla.")
+             py::arg("threads") = 0, py::arg("vanilla_page") = py::none(), py::arg("admin_port") = py::none(),
+             "vanilla_page=None disables /_mtd/vanilla. admin_port: None disables the admin listener "
+             "(/metrics, /stats on 127.0.0.1), 0 picks an ephemeral port.")
         .def("start", &server::Server::start, py::call_guard<py::gil_scoped_release>())
         .def("stop", &server::Server::stop, py::call_guard<py::gil_scoped_release>())
         .def_property_readonly("running", &server::Server::running)
         .def_property_readonly("port", &server::Server::port)
         .def_property_readonly("threads", &server::Server::threads)
+        .def_property_readonly("admin_port", &server::Server::admin_port,
+                               "The admin listener's bound port while running; 0 when disabled or stopped.")
         .def("load_tenant", &load_tenant, py::arg("name"), py::arg("elf"), py::arg("hosts"), py::arg("limits"),
              py::arg("default") = false,
              "Loads (or hot-swaps) a tenant; raises LoadError and keeps the previous version serving.")
         .def(
             "remove_tenant", [](server::Server& s, const std::string& name) { return s.registry().remove(name); },
             py::arg("name"))
-        .def("stats", &stats_list,
-             "Per-tenant counters; the first entry, named '', counts requests no tenant matched.")
+        .def("stats", &stats_list, py::arg("names") = py::none(),
+             "Per-tenant counters and latency; the first entry, named '', counts requests no tenant "
+             "matched. names: only these tenants ('' for the unrouted entry). Latency dicts are "
+             "{count, p50, p90, p99, p999, max, mean} in microseconds since the tenant was first loaded.")
         .def("drain_logs", &drain_logs, py::arg("max") = 1000, "Up to `max` (tenant, text) pairs, oldest first.")
         .def_property_readonly("dropped_logs", [](server::Server& s) { return s.logs().dropped(); });
+
+    py::class_<loadgen::LoadGenerator>(m, "LoadGenerator")
+        .def(py::init(&make_load_generator), py::arg("address") = "127.0.0.1", py::arg("port"),
+             py::arg("path") = "/", py::arg("host_header") = "", py::arg("threads") = 1,
+             py::arg("connections") = 8, py::arg("duration") = 10.0, py::arg("requests") = 0,
+             py::arg("rate") = 0.0, py::arg("timeout") = 5.0,
+             "HTTP/1.1 keep-alive load against one IPv4 address. duration in s (0: until `requests` are "
+             "done), rate in requests/s in total (0: as fast as possible), timeout in s. Raises "
+             "ValueError for a config that cannot run.")
+        .def("start", &loadgen::LoadGenerator::start)
+        .def("progress", &progress_dict, "dict(completed, errors, elapsed, done); cheap, any thread.")
+        .def("stop", &loadgen::LoadGenerator::stop, "Ends early; wait() then reports what was done.")
+        .def("wait", &report_dict,
+             "Blocks (without the GIL) until done; returns the report: requests, seconds, rps, body_bytes, "
+             "status {1xx..5xx, other}, errors {connect, write, read, timeout, parse}, latency {count, p50, "
+             "p90, p99, p999, max, mean} in microseconds.");
 }

@@ -15,6 +15,9 @@ struct ServerConfig {
     std::string vanilla_page;
     std::string vanilla_content_type = "text/plain";
     size_t max_request_body = 1 << 20;  // H2O buffers whole bodies; its default is 1 GiB
+    // Admin listener (/metrics, /stats) on 127.0.0.1 only: -1 = disabled,
+    // 0 = an ephemeral port (see Server::admin_port()).
+    int admin_port = -1;
 };
 
 }  // namespace mtd::server

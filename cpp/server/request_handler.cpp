@@ -2,7 +2,8 @@
 
 #include <h2o.h>
 
-#include <chrono>
+#include <time.h>
+
 #include <cstring>
 #include <exception>
 #include <string>
@@ -44,10 +45,12 @@ const char* reason_phrase(int status) {
 
 std::string_view view(h2o_iovec_t v) { return {v.base ? v.base : "", v.len}; }
 
-// Sends a complete response. Status line, content type and body are copied
-// into the request's pool because the buffers they come from are reused by
-// the next request before H2O has necessarily written this one out.
-void send(h2o_req_t* req, int status, std::string_view content_type, std::string_view body) {
+// Prepares a complete response: everything but the final h2o_send, so the
+// caller can stop its clock at the moment the response is handed to H2O.
+// Status line, content type and body are copied into the request's pool
+// because the buffers they come from are reused by the next request before
+// H2O has necessarily written this one out.
+h2o_iovec_t prepare(h2o_req_t* req, int status, std::string_view content_type, std::string_view body) {
     static h2o_generator_t generator = {nullptr, nullptr};
     req->res.status = status;
     req->res.reason = reason_phrase(status);
@@ -58,15 +61,20 @@ void send(h2o_req_t* req, int status, std::string_view content_type, std::string
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, nullptr, ct, content_type.size());
     }
     h2o_start_response(req, &generator);
-    if (body.empty() || h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"))) {
-        h2o_send(req, nullptr, 0, H2O_SEND_STATE_FINAL);
-        return;
-    }
-    h2o_iovec_t buf;
+    h2o_iovec_t buf{nullptr, 0};
+    if (body.empty() || h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"))) return buf;
     buf.base = static_cast<char*>(h2o_mem_alloc_pool(&req->pool, body.size()));
     buf.len = body.size();
     std::memcpy(buf.base, body.data(), body.size());
-    h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+    return buf;
+}
+
+void hand_over(h2o_req_t* req, h2o_iovec_t buf) {
+    h2o_send(req, buf.len ? &buf : nullptr, buf.len ? 1 : 0, H2O_SEND_STATE_FINAL);
+}
+
+void send(h2o_req_t* req, int status, std::string_view content_type, std::string_view body) {
+    hand_over(req, prepare(req, status, content_type, body));
 }
 
 // The guest controls status and content type; refuse what would corrupt
@@ -78,10 +86,13 @@ const char* check_guest_response(const sandbox::Response& r) {
     return nullptr;
 }
 
+// CLOCK_MONOTONIC through the vDSO: ~30 ns a call on this machine (TSC
+// clocksource). Four calls per tenant request (entry, sandbox start and end,
+// hand-over): ~120 ns of a ~5 us request.
 uint64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
 }
 
 // The Host header as sent, or empty. Without one H2O fills in the name of
@@ -129,16 +140,21 @@ void RequestHandler::handle(h2o_req_t* req) {
         send(req, 200, config_.vanilla_content_type, config_.vanilla_page);
         return;
     }
+    const uint64_t entry = now_ns();
     std::string_view host = tenants::normalize_host(sent_host(req), host_buf_);
     const tenants::Tenant* tenant = table_->find(host);
     if (!tenant) tenant = table_->default_tenant();
     if (tenant)
-        answer_tenant(req, *tenant);
+        answer_tenant(req, *tenant, entry);
     else
-        answer_no_tenant(req, host);
+        answer_no_tenant(req, host, entry);
 }
 
-void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant) {
+void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant, uint64_t entry) {
+    stats::Slot& slot = tenant.stats->slot(worker_);
+    slot.requests.add();
+    slot.in_flight.add(1);
+
     std::string_view target = view(req->path);
     sandbox::RequestView rv;
     rv.method = view(req->method);
@@ -153,8 +169,6 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
     rv.headers = headers_buf_;
     rv.body = view(req->entity);
 
-    stats::Slot& slot = tenant.stats->slot(worker_);
-    slot.requests.add();
     uint64_t t0 = now_ns();
     sandbox::RunResult result;
     try {
@@ -165,40 +179,53 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
         result = {sandbox::Outcome::Fault, "internal error in the sandbox host", 0};
         if (tenant.program->log()) tenant.program->log()(std::string("mtd: sandbox host error: ") + e.what() + "\n");
     }
-    slot.sandbox_ns.add(now_ns() - t0);
+    uint64_t sandbox_ns = now_ns() - t0;
+    slot.sandbox_ns.add(sandbox_ns);
+    slot.sandbox_latency.record(sandbox_ns);
 
     int status;
+    h2o_iovec_t body;
     if (result.outcome != sandbox::Outcome::Responded) {
         slot.count_failure(result.outcome);
         status = sandbox::http_status(result.outcome);
-        send_error(req, status, sandbox::outcome_name(result.outcome), result.reason);
+        body = prepare_error(req, status, sandbox::outcome_name(result.outcome), result.reason);
     } else if (const char* bad = check_guest_response(response_)) {
         status = 502;
-        send_error(req, status, "bad_response", bad);
+        body = prepare_error(req, status, "bad_response", bad);
     } else {
         status = response_.status;
-        send(req, status, response_.content_type, response_.body);
+        body = prepare(req, status, response_.content_type, response_.body);
     }
-    slot.count_status(status);
+    finish(req, slot, status, entry, body);
 }
 
-void RequestHandler::send_error(h2o_req_t* req, int status, std::string_view name, const char* reason) {
+// Counts the answer and hands it to H2O. Everything is recorded before
+// h2o_send: for HTTP/1 it may write to the socket and even complete the
+// request in place.
+void RequestHandler::finish(h2o_req_t* req, stats::Slot& slot, int status, uint64_t entry, h2o_iovec_t body) {
+    slot.count_status(status);
+    slot.latency.record(now_ns() - entry);
+    slot.in_flight.add(-1);
+    hand_over(req, body);
+}
+
+h2o_iovec_t RequestHandler::prepare_error(h2o_req_t* req, int status, std::string_view name, const char* reason) {
     error_buf_.assign("mtd: ");
     error_buf_.append(name);
     error_buf_.append(": ");
     error_buf_.append(reason ? reason : "");
     error_buf_.push_back('\n');
-    send(req, status, kErrorType, error_buf_);
+    return prepare(req, status, kErrorType, error_buf_);
 }
 
-void RequestHandler::answer_no_tenant(h2o_req_t* req, std::string_view host) {
+void RequestHandler::answer_no_tenant(h2o_req_t* req, std::string_view host, uint64_t entry) {
     stats::Slot& slot = unrouted_.slot(worker_);
     slot.requests.add();
+    slot.in_flight.add(1);
     error_buf_.assign("no tenant for host '");
     error_buf_.append(host);
     error_buf_.append("' and no default tenant\n");
-    send(req, 404, kErrorType, error_buf_);
-    slot.count_status(404);
+    finish(req, slot, 404, entry, prepare(req, 404, kErrorType, error_buf_));
 }
 
 void RequestHandler::serialize_headers(h2o_req_t* req) {

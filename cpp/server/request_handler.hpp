@@ -4,6 +4,7 @@
 // so the request path takes no lock and does not allocate once warm.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 
 struct st_h2o_req_t;
 struct st_h2o_pathconf_t;
+struct st_h2o_iovec_t;
 
 namespace mtd::server {
 
@@ -40,9 +42,11 @@ public:
 
 private:
     void reload();
-    void answer_tenant(st_h2o_req_t* req, const tenants::Tenant& tenant);
-    void answer_no_tenant(st_h2o_req_t* req, std::string_view host);
-    void send_error(st_h2o_req_t* req, int status, std::string_view name, const char* reason);
+    // `entry` is when handle() got the request (ns, CLOCK_MONOTONIC).
+    void answer_tenant(st_h2o_req_t* req, const tenants::Tenant& tenant, uint64_t entry);
+    void answer_no_tenant(st_h2o_req_t* req, std::string_view host, uint64_t entry);
+    st_h2o_iovec_t prepare_error(st_h2o_req_t* req, int status, std::string_view name, const char* reason);
+    void finish(st_h2o_req_t* req, stats::Slot& slot, int status, uint64_t entry, st_h2o_iovec_t body);
     void serialize_headers(st_h2o_req_t* req);
 
     const ServerConfig& config_;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "server/admin_listener.hpp"
 #include "server/listener.hpp"
 #include "server/request_handler.hpp"
 #include "server/worker.hpp"
@@ -58,6 +59,7 @@ void Server::start() {
                                                     unrouted_));
     try {
         for (auto& w : workers_) w->start();
+        if (config_.admin_port >= 0) admin_ = std::make_unique<AdminListener>(config_.admin_port, *this);
     } catch (...) {
         for (auto& w : workers_) w->request_stop();
         workers_.clear();  // joins those that started, closes the other fds
@@ -65,8 +67,14 @@ void Server::start() {
     }
 }
 
+int Server::admin_port() const {
+    std::lock_guard lock(lifecycle_mu_);
+    return admin_ ? admin_->port() : 0;
+}
+
 void Server::stop() {
     std::lock_guard lock(lifecycle_mu_);
+    admin_.reset();
     // Signal all first so the workers drain their connections in parallel.
     for (auto& w : workers_) w->request_stop();
     for (auto& w : workers_) w->join();
@@ -74,15 +82,40 @@ void Server::stop() {
 }
 
 sandbox::LogSink Server::log_sink(const std::string& tenant) {
-    // Captures the queue by shared_ptr, not the server, so a Program that
-    // outlives the server (e.g. still referenced from Python) stays safe.
-    return [logs = logs_, tenant](std::string_view text) { logs->push(tenant, text); };
+    // Captures the queue and limiter by shared_ptr, not the server, so a
+    // Program that outlives the server (e.g. still referenced from Python)
+    // stays safe. The limiter is the tenant's, shared by all its versions.
+    auto limiter = registry_.state_for(tenant).log_limiter;
+    std::string notice = "\nmtd: log rate limit (" + std::to_string(int(limiter->limit().bytes_per_second / 1024)) +
+                         " KiB/s, burst " + std::to_string(int(limiter->limit().burst_bytes / 1024)) +
+                         " KiB) reached; dropping output\n";
+    return [logs = logs_, limiter = std::move(limiter), tenant, notice](std::string_view text) {
+        switch (limiter->admit(text.size())) {
+            case tenants::LogLimiter::Verdict::Admit:
+                logs->push(tenant, text);
+                break;
+            case tenants::LogLimiter::Verdict::DropStarted:
+                // Said at most every 10 s, so the console shows why output
+                // is missing; the byte count is in stats (log_dropped).
+                logs->push(tenant, notice);
+                break;
+            case tenants::LogLimiter::Verdict::Drop:
+                break;
+        }
+    };
 }
 
-std::vector<std::pair<std::string, stats::Snapshot>> Server::stats() const {
-    std::vector<std::pair<std::string, stats::Snapshot>> out;
-    out.emplace_back("", unrouted_.snapshot());
-    for (auto& entry : registry_.stats()) out.push_back(std::move(entry));
+stats::NamedSnapshots Server::stats(const std::vector<std::string>* names) const {
+    stats::NamedSnapshots out;
+    bool unrouted = true;
+    if (names) {
+        unrouted = false;
+        for (const auto& n : *names) unrouted |= n.empty();
+    }
+    if (unrouted) out.emplace_back("", unrouted_.snapshot());
+    auto tenants = registry_.stats(names);
+    out.reserve(out.size() + tenants.size());
+    for (auto& entry : tenants) out.push_back(std::move(entry));
     return out;
 }
 

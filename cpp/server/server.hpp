@@ -16,6 +16,7 @@
 namespace mtd::server {
 
 class Worker;
+class AdminListener;
 
 class Server {
 public:
@@ -35,16 +36,22 @@ public:
     // The bound port once started (the ephemeral one if config.port was 0).
     int port() const { return port_; }
     int threads() const { return threads_; }
+    // The admin listener's bound port while running; 0 when disabled or stopped.
+    int admin_port() const;
     const ServerConfig& config() const { return config_; }
 
     tenants::Registry& registry() { return registry_; }
     tenants::LogQueue& logs() { return *logs_; }
-    // A LogSink for Program::load that files output under `tenant`.
+    // A LogSink for Program::load that files output under `tenant`, through
+    // the tenant's log rate limit (tenants/log_limiter.hpp).
     sandbox::LogSink log_sink(const std::string& tenant);
+    // Log entries the full queue evicted (all tenants).
+    uint64_t log_queue_dropped() const { return logs_->dropped(); }
 
     // Per-tenant counters; the first entry, named "", counts requests that
-    // matched no tenant (404 without a default tenant).
-    std::vector<std::pair<std::string, stats::Snapshot>> stats() const;
+    // matched no tenant (404 without a default tenant). With `names`, only
+    // those tenants that exist, in that order ("" selects the unrouted entry).
+    stats::NamedSnapshots stats(const std::vector<std::string>* names = nullptr) const;
 
 private:
     struct H2oConfig;
@@ -58,6 +65,7 @@ private:
     stats::TenantStats unrouted_;
     mutable std::mutex lifecycle_mu_;  // start/stop/running may come from any thread
     std::vector<std::unique_ptr<Worker>> workers_;
+    std::unique_ptr<AdminListener> admin_;
 };
 
 }  // namespace mtd::server

@@ -2,27 +2,36 @@
 
 namespace mtd::stats {
 
-Snapshot& Snapshot::operator+=(const Snapshot& o) {
-    requests += o.requests;
-    for (size_t i = 0; i < status.size(); ++i) status[i] += o.status[i];
-    for (size_t i = 0; i < errors.size(); ++i) errors[i] += o.errors[i];
-    sandbox_ns += o.sandbox_ns;
-    return *this;
-}
-
-void Slot::add_to(Snapshot& s) const {
-    s.requests += requests.get();
-    for (size_t i = 0; i < status.size(); ++i) s.status[i] += status[i].get();
-    for (size_t i = 0; i < errors.size(); ++i) s.errors[i] += errors[i].get();
-    s.sandbox_ns += sandbox_ns.get();
-}
-
 TenantStats::TenantStats(size_t worker_count)
     : count_(worker_count ? worker_count : 1), slots_(std::make_unique<Slot[]>(count_)) {}
 
 Snapshot TenantStats::snapshot() const {
     Snapshot s;
-    for (size_t i = 0; i < count_; ++i) slots_[i].add_to(s);
+    int64_t in_flight = 0;
+    uint64_t samples = 0;
+    for (size_t i = 0; i < count_; ++i) {
+        const Slot& slot = slots_[i];
+        // Statuses before requests: both only grow and requests is bumped
+        // first, so requests >= the sum of the classes in what we return.
+        for (size_t k = 0; k < s.status.size(); ++k) s.status[k] += slot.status[k].get();
+        s.requests += slot.requests.get();
+        for (size_t k = 0; k < s.errors.size(); ++k) s.errors[k] += slot.errors[k].get();
+        s.sandbox_ns += slot.sandbox_ns.get();
+        in_flight += slot.in_flight.get();
+        samples += slot.latency.count() + slot.sandbox_latency.count();
+    }
+    s.in_flight = in_flight > 0 ? uint64_t(in_flight) : 0;
+
+    std::lock_guard lock(cache_mu_);
+    // Counts only grow, so an unchanged total means no slot recorded.
+    if (samples != cached_samples_) {
+        cached_latency_ = SharedHistogram::summarize(count_, [&](size_t i) -> auto& { return slots_[i].latency; });
+        cached_sandbox_ =
+            SharedHistogram::summarize(count_, [&](size_t i) -> auto& { return slots_[i].sandbox_latency; });
+        cached_samples_ = samples;
+    }
+    s.latency = cached_latency_;
+    s.sandbox_latency = cached_sandbox_;
     return s;
 }
 

@@ -1,15 +1,21 @@
-// Per-tenant request counters, one cache-line-aligned slot per worker thread.
-// Only the owning worker writes its slot (plain load+store, no RMW, no lock);
-// readers sum all slots. The counters are relaxed atomics so those concurrent
-// reads are race-free without costing the writer anything on x86/ARM.
+// Per-tenant request counters and latency histograms, one cache-line-aligned
+// slot per worker thread. Only the owning worker writes its slot (plain
+// load+store, no RMW, no lock); readers merge all slots. The counters are
+// relaxed atomics so those concurrent reads are race-free without costing the
+// writer anything on x86/ARM.
 #pragma once
 #include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "sandbox/outcome.hpp"
+#include "stats/latency_histogram.hpp"
 
 namespace mtd::stats {
 
@@ -26,24 +32,47 @@ private:
     std::atomic<uint64_t> v_{0};
 };
 
+// A gauge written by exactly one thread (up and down) and read by any. The
+// per-slot value may be negative in a merged read that is not a consistent
+// cut; readers clamp the sum.
+class Gauge {
+public:
+    void add(int64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    int64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<int64_t> v_{0};
+};
+
 // Merged view of a tenant's counters at one moment (not a consistent cut:
 // slots are read one after the other while workers keep counting).
 struct Snapshot {
     uint64_t requests = 0;
     std::array<uint64_t, 4> status{};  // 2xx, 3xx, 4xx, 5xx
     std::array<uint64_t, kOutcomeCount> errors{};  // sandbox failures by Outcome
-    uint64_t sandbox_ns = 0;
-
-    Snapshot& operator+=(const Snapshot& o);
+    uint64_t sandbox_ns = 0;  // total time in the sandbox
+    uint64_t in_flight = 0;   // requests inside the handler right now
+    uint64_t log_dropped = 0;  // guest output bytes dropped by the log rate limit
+    LatencySummary latency;          // whole request, ns
+    LatencySummary sandbox_latency;  // sandbox run alone, ns
 };
 
+// Snapshots by tenant name; the server lists the unrouted requests first,
+// under the name "".
+using NamedSnapshots = std::vector<std::pair<std::string, Snapshot>>;
+
 // One worker's counters. Aligned so two workers never share a cache line.
-// A latency histogram belongs here too (same ownership rules).
+// About 8.4 KiB, nearly all of it the two histograms.
 struct alignas(64) Slot {
     Counter requests;
     std::array<Counter, 4> status;
     std::array<Counter, kOutcomeCount> errors;
     Counter sandbox_ns;
+    Gauge in_flight;
+    // From the handler getting the request to the response handed to H2O.
+    SharedHistogram latency;
+    // machine.handle() alone: fork, guest run, copy-out.
+    SharedHistogram sandbox_latency;
 
     // Counts an answered request by its HTTP status class (1xx is not sent).
     void count_status(int http_status) {
@@ -51,7 +80,6 @@ struct alignas(64) Slot {
         if (cls >= 0 && cls < 4) status[cls].add();
     }
     void count_failure(sandbox::Outcome o) { errors[static_cast<size_t>(o)].add(); }
-    void add_to(Snapshot& s) const;
 };
 
 class TenantStats {
@@ -61,11 +89,20 @@ public:
     // The calling worker's own slot; worker ids are 0..worker_count-1.
     Slot& slot(size_t worker) { return slots_[worker]; }
     size_t worker_count() const { return count_; }
+
+    // Merges the slots. Percentiles need a pass over every bucket of every
+    // slot, so they are cached and recomputed only when some slot recorded a
+    // sample since the last read: an idle tenant costs a few loads per slot.
     Snapshot snapshot() const;
 
 private:
     size_t count_;
     std::unique_ptr<Slot[]> slots_;
+
+    // Read side only (never touched by workers).
+    mutable std::mutex cache_mu_;
+    mutable uint64_t cached_samples_ = ~uint64_t{0};
+    mutable LatencySummary cached_latency_, cached_sandbox_;
 };
 
 }  // namespace mtd::stats

@@ -42,9 +42,10 @@ void Registry::publish(const std::string& name, const std::vector<std::string>& 
     t->program = std::move(program);
 
     std::lock_guard lock(mu_);
-    auto it = tenants_.find(name);
-    t->stats = it != tenants_.end() ? it->second->stats
-                                    : std::make_shared<stats::TenantStats>(worker_count_);
+    TenantState state = state_for_locked(name);
+    pending_.erase(name);
+    t->stats = std::move(state.stats);
+    t->log_limiter = std::move(state.log_limiter);
     tenants_[name] = std::move(t);
     if (is_default)
         default_name_ = name;
@@ -53,8 +54,22 @@ void Registry::publish(const std::string& name, const std::vector<std::string>& 
     rebuild_locked();
 }
 
+TenantState Registry::state_for(const std::string& name) {
+    std::lock_guard lock(mu_);
+    return state_for_locked(name);
+}
+
+TenantState Registry::state_for_locked(const std::string& name) {
+    if (auto it = tenants_.find(name); it != tenants_.end()) return {it->second->stats, it->second->log_limiter};
+    auto [it, fresh] = pending_.try_emplace(name);
+    if (fresh)
+        it->second = {std::make_shared<stats::TenantStats>(worker_count_), std::make_shared<LogLimiter>()};
+    return it->second;
+}
+
 bool Registry::remove(const std::string& name) {
     std::lock_guard lock(mu_);
+    pending_.erase(name);
     if (tenants_.erase(name) == 0) return false;
     if (default_name_ == name) default_name_.clear();
     rebuild_locked();
@@ -66,15 +81,27 @@ std::shared_ptr<const RoutingTable> Registry::table() const {
     return table_;
 }
 
-std::vector<std::pair<std::string, stats::Snapshot>> Registry::stats() const {
-    std::vector<std::pair<std::string, std::shared_ptr<stats::TenantStats>>> list;
+std::vector<std::pair<std::string, stats::Snapshot>> Registry::stats(const std::vector<std::string>* names) const {
+    // Copy the pointers under the lock, merge outside it: a load or swap
+    // never waits for a stats read.
+    std::vector<std::shared_ptr<const Tenant>> list;
     {
         std::lock_guard lock(mu_);
-        for (const auto& [name, t] : tenants_) list.emplace_back(name, t->stats);
+        if (names) {
+            for (const auto& name : *names)
+                if (auto it = tenants_.find(name); it != tenants_.end()) list.push_back(it->second);
+        } else {
+            list.reserve(tenants_.size());
+            for (const auto& [name, t] : tenants_) list.push_back(t);
+        }
     }
     std::vector<std::pair<std::string, stats::Snapshot>> out;
     out.reserve(list.size());
-    for (const auto& [name, s] : list) out.emplace_back(name, s->snapshot());
+    for (const auto& t : list) {
+        stats::Snapshot s = t->stats->snapshot();
+        s.log_dropped = t->log_limiter->dropped_bytes();
+        out.emplace_back(t->name, s);
+    }
     return out;
 }
 

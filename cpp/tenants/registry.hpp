@@ -20,6 +20,7 @@
 
 #include "sandbox/program.hpp"
 #include "stats/tenant_stats.hpp"
+#include "tenants/log_limiter.hpp"
 
 namespace mtd::tenants {
 
@@ -35,6 +36,13 @@ struct Tenant {
     std::shared_ptr<const sandbox::Program> program;
     // Shared by every version of the same tenant, so counts survive hot swaps.
     std::shared_ptr<stats::TenantStats> stats;
+    std::shared_ptr<LogLimiter> log_limiter;
+};
+
+// What every version of a tenant shares; see Registry::state_for().
+struct TenantState {
+    std::shared_ptr<stats::TenantStats> stats;
+    std::shared_ptr<LogLimiter> log_limiter;
 };
 
 // Immutable snapshot of host -> tenant routing.
@@ -70,19 +78,28 @@ public:
     // Returns false if there was no such tenant.
     bool remove(const std::string& name);
 
+    // The stats and log limiter of tenant `name`, created if it has none yet.
+    // A program's log sink needs them before the program is published (on_init
+    // prints during the load), so the next publish() of `name` adopts them.
+    TenantState state_for(const std::string& name);
+
     // Workers poll this (cheap) and call table() only when it moved.
     uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
     std::shared_ptr<const RoutingTable> table() const;
 
-    std::vector<std::pair<std::string, stats::Snapshot>> stats() const;
+    // Snapshots of every tenant sorted by name, or of those in `names` that
+    // exist, in that order.
+    std::vector<std::pair<std::string, stats::Snapshot>> stats(const std::vector<std::string>* names = nullptr) const;
     size_t worker_count() const { return worker_count_; }
 
 private:
     void rebuild_locked();
+    TenantState state_for_locked(const std::string& name);
 
     const size_t worker_count_;
     mutable std::mutex mu_;
     std::map<std::string, std::shared_ptr<const Tenant>> tenants_;
+    std::map<std::string, TenantState> pending_;  // state_for() of names not yet published
     std::string default_name_;
     std::shared_ptr<const RoutingTable> table_;
     std::atomic<uint64_t> generation_{0};
