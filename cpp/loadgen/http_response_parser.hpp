@@ -12,7 +12,19 @@ class HttpResponseParser {
 public:
     enum class State { Incomplete, Complete, Error };
 
-    void reset() { *this = HttpResponseParser{}; }
+    // Field by field: assigning a fresh parser would zero and copy the 8 KiB
+    // head buffer on every request.
+    void reset() {
+        phase_ = Phase::Head;
+        state_ = State::Incomplete;
+        head_len_ = 0;
+        status_ = 0;
+        keep_alive_ = true;
+        chunked_ = false;
+        remaining_ = 0;
+        body_bytes_ = 0;
+        line_len_ = 0;
+    }
 
     // Consumes bytes from `data` and returns how many it used; stop feeding
     // once state() is Complete (the rest belongs to the next response).

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "loadgen/load_worker.hpp"
@@ -86,6 +87,7 @@ LoadProgress LoadGenerator::progress() const {
 void LoadGenerator::stop() { stop_ = true; }
 
 LoadReport LoadGenerator::wait() {
+    std::lock_guard lock(wait_mu_);
     if (joined_ || threads_.empty()) return report_;
     for (auto& t : threads_) t.join();
     auto finished = std::chrono::steady_clock::now();

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -93,7 +94,10 @@ private:
     std::atomic<uint64_t> claimed_{0};  // requests handed out, for a fixed count
     std::atomic<int> running_{0};
     std::chrono::steady_clock::time_point started_;
-    bool joined_ = false;
+    // wait() may run (GIL released) while another thread calls progress()
+    // or wait(): joined_ is read by both, the mutex serialises the joins.
+    std::mutex wait_mu_;
+    std::atomic<bool> joined_{false};
     LoadReport report_;
 };
 

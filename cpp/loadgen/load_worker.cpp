@@ -60,6 +60,7 @@ void LoadWorker::open(Connection& c) {
         return fail(c, LoadErrorKind::Connect);
     watch(c, EPOLL_CTL_ADD, true);
     c.phase = Phase::Connecting;
+    c.sent_at = Clock::now();  // a connect that never completes times out too
 }
 
 // Edge-triggered; EPOLLOUT only while a connect or a blocked write waits for
@@ -161,12 +162,31 @@ void LoadWorker::schedule_next(Connection& c, Clock::time_point now) {
         begin_request(c, now);
 }
 
-int LoadWorker::wait_ms(Clock::time_point now) const {
+LoadWorker::Clock::duration LoadWorker::wait_time(Clock::time_point now) const {
     auto until = std::min(now + kMaxWait, shared_.deadline);
-    for (const auto& c : connections_)
-        if (c.phase == Phase::Idle) until = std::min(until, c.due);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
-    return int(std::max<int64_t>(ms, 0));
+    // Idle connections wait for their due time (to open or to send), unless
+    // the request count is used up: then only the busy ones matter.
+    if (!out_of_requests_)
+        for (const auto& c : connections_)
+            if (c.phase == Phase::Idle) until = std::min(until, c.due);
+    return std::max(until - now, Clock::duration::zero());
+}
+
+// epoll_wait's millisecond timeout would round a 0.4 ms wait for the next
+// scheduled request down to 0, and at a fixed rate the thread would spin
+// (stealing the CPU the server under test needs); rounding up would send
+// requests up to 1 ms late. epoll_pwait2 takes nanoseconds.
+int LoadWorker::wait_events(epoll_event* events, int max, Clock::duration timeout) {
+    static std::atomic<bool> have_pwait2{true};
+    if (have_pwait2.load(std::memory_order_relaxed)) {
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
+        timespec ts{time_t(ns / 1'000'000'000), long(ns % 1'000'000'000)};
+        int n = epoll_pwait2(epoll_fd_, events, max, &ts, nullptr);
+        if (n >= 0 || errno != ENOSYS) return n;
+        have_pwait2.store(false, std::memory_order_relaxed);  // kernel before 5.11
+    }
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(timeout).count();
+    return epoll_wait(epoll_fd_, events, max, int(ms));
 }
 
 void LoadWorker::run() {
@@ -186,7 +206,7 @@ void LoadWorker::run() {
             busy |= c.phase == Phase::Writing || c.phase == Phase::Reading;
         }
         if (out_of_requests_ && !busy) break;
-        int n = epoll_wait(epoll_fd_, events, 256, wait_ms(now));
+        int n = wait_events(events, 256, wait_time(now));
         for (int i = 0; i < n; ++i) {
             Connection& c = connections_[events[i].data.u32];
             uint32_t what = events[i].events;
@@ -226,7 +246,7 @@ void LoadWorker::run() {
         if (now >= next_timeout_check) {
             next_timeout_check = now + kMaxWait;
             for (auto& c : connections_)
-                if ((c.phase == Phase::Writing || c.phase == Phase::Reading) &&
+                if ((c.phase == Phase::Connecting || c.phase == Phase::Writing || c.phase == Phase::Reading) &&
                     now - c.sent_at > timeout)
                     fail(c, LoadErrorKind::Timeout);
         }

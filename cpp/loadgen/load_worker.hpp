@@ -1,6 +1,8 @@
 // One load generator thread: an epoll loop driving its share of the
 // keep-alive connections, with its own report merged at the end.
 #pragma once
+#include <sys/epoll.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -38,7 +40,7 @@ private:
         int fd = -1;
         Phase phase = Phase::Idle;
         Clock::time_point due;       // intended start of the next request
-        Clock::time_point sent_at;   // start the latency is measured from
+        Clock::time_point sent_at;   // start the latency is measured from (or of the connect)
         size_t written = 0;
         bool watching_writable = false;
         HttpResponseParser parser;
@@ -54,7 +56,8 @@ private:
     void fail(Connection& c, LoadErrorKind kind);
     void close(Connection& c);
     void schedule_next(Connection& c, Clock::time_point now);
-    int wait_ms(Clock::time_point now) const;
+    Clock::duration wait_time(Clock::time_point now) const;
+    int wait_events(epoll_event* events, int max, Clock::duration timeout);
 
     Shared shared_;
     int epoll_fd_ = -1;
