@@ -29,7 +29,7 @@ Decoded make(Op op, uint8_t rd = 0, uint8_t rs1 = 0, uint8_t rs2 = 0, int32_t im
 }
 Decoded illegal(unsigned len) {
     Decoded d = make(OP_ILLEGAL);
-    d.len = static_cast<uint8_t>(len);
+    d.set_len(len);
     return d;
 }
 
@@ -234,7 +234,7 @@ Decoded decode32(uint32_t in) {
             break;
         }
     }
-    d.len = 2;
+    d.set_len(2);
     return d;
 }
 
@@ -333,7 +333,7 @@ Decoded decode16(uint32_t in) {
             case 7: d = make(OP_SD, 0, 2, r2, static_cast<int32_t>((bits(in, 12, 10) << 3) | (bits(in, 9, 7) << 6))); break;
         }
     }
-    d.len = 1;
+    d.set_len(1);
     return d;
 }
 
@@ -354,7 +354,7 @@ Text build_text(uint64_t base, std::span<const uint8_t> code, const std::vector<
         const uint64_t off = i * 2;
         if (!exec[off >> kPageBits]) {
             t.slots[i] = make(OP_FETCH_FAULT);
-            t.slots[i].len = 1;
+            t.slots[i].set_len(1);
             continue;
         }
         // A 32-bit instruction may not straddle into a non-executable page.
@@ -364,10 +364,9 @@ Text build_text(uint64_t base, std::span<const uint8_t> code, const std::vector<
         std::memcpy(&word, code.data() + off, avail >= 4 ? 4 : 2);
         t.slots[i] = decode(word, static_cast<unsigned>(avail >= 4 ? 4 : 2));
     }
-    for (auto& d : t.slots) d.stride = static_cast<uint8_t>(d.len * sizeof(Decoded));
     for (uint64_t i = t.nslots; i < t.nslots + 2; ++i) {
         t.slots[i] = make(OP_FETCH_FAULT);
-        t.slots[i].len = 1;
+        t.slots[i].set_len(1);
     }
     return t;
 }

@@ -48,15 +48,21 @@ enum Op : uint8_t {
 inline constexpr uint8_t kSinkReg = 32;
 
 struct Decoded {
+    // The interpreter's dispatch index: op for 2-byte encodings, op + OP_COUNT
+    // for 4-byte ones, so each handler knows its length (its sequential step)
+    // at compile time.
+    uint16_t handler;
     uint8_t op;
     uint8_t rd;
     uint8_t rs1;
     uint8_t rs2;
     uint8_t rs3;
     uint8_t rm;     // rounding mode for FP ops (7 = dynamic)
-    uint8_t len;    // instruction length in 2-byte units (1 or 2)
-    uint8_t stride; // len * sizeof(Decoded): the sequential step in bytes
     int32_t imm;    // immediate, CSR number for CSR ops
+
+    // Instruction length in 2-byte units (1 or 2).
+    unsigned len() const { return handler >= OP_COUNT ? 2 : 1; }
+    void set_len(unsigned len) { handler = static_cast<uint16_t>(op + (len == 2 ? OP_COUNT : 0)); }
 };
 static_assert(sizeof(Decoded) == 12);
 
