@@ -11,7 +11,8 @@
 namespace mtd::sandbox {
 
 struct Machine::State final : detail::SysEnv {
-    detail::Arena arena;  // this thread's copied pages; reset, never freed
+    detail::Arena arena;       // this thread's copied pages; reset, never freed
+    detail::Arena leaf_arena;  // copied leaves, kept while the program stays the same
     detail::Core core;
     uint64_t last_program = 0;  // id of the master the top level came from
     const Program* program = nullptr;
@@ -24,11 +25,12 @@ struct Machine::State final : detail::SysEnv {
 };
 
 Machine::Machine() : state_(std::make_unique<State>()) {
-    state_->core.mem.attach(&state_->arena, 0);
+    state_->core.mem.attach(&state_->arena, 0, &state_->leaf_arena);
 }
 Machine::~Machine() = default;
 
 uint64_t Machine::last_request_memory() const { return state_->core.mem.used_bytes(); }
+uint64_t Machine::last_request_copied() const { return state_->core.mem.copied_bytes(); }
 
 namespace {
 

@@ -31,6 +31,9 @@ public:
     // Bytes of guest memory the last request copied or newly touched
     // (what Limits::request_memory is compared against).
     uint64_t last_request_memory() const;
+    // Bytes the last request physically copied (pages, plus leaves when the
+    // previous request on this Machine ran another program).
+    uint64_t last_request_copied() const;
 
 private:
     struct State;

@@ -14,10 +14,16 @@ Memory::Memory() {
     std::fill(std::begin(top_), std::end(top_), kEmptyTop);
 }
 
-void Memory::attach(Arena* arena, uint64_t limit_bytes) {
+void Memory::attach(Arena* arena, uint64_t limit_bytes, Arena* leaf_arena) {
+    for (uint32_t i = 0; i < ndirty_; ++i) {
+        charged_[dirty_[i]] = false;
+        std::fill(std::begin(changed_[dirty_[i]]), std::end(changed_[dirty_[i]]), 0);
+    }
     arena_ = arena;
+    leaf_arena_ = leaf_arena ? leaf_arena : arena;
     limit_ = limit_bytes;
     used_ = 0;
+    copied_ = 0;
     oom_ = false;
     ndirty_ = 0;
     std::fill(std::begin(top_), std::end(top_), kEmptyTop);
@@ -39,15 +45,38 @@ void* Memory::new_page() {
 }
 
 uintptr_t* Memory::own_leaf(uint64_t a) {
-    uintptr_t& t = top_[a >> kTopShift];
-    if (!(t & kPteOwned)) {
-        auto* leaf = static_cast<uintptr_t*>(new_page());
-        if (!leaf) return nullptr;
-        std::memcpy(leaf, reinterpret_cast<const void*>(t & ~kPteFlags), kPageSize);
-        t = reinterpret_cast<uintptr_t>(leaf) | kPteOwned;
-        dirty_[ndirty_++] = static_cast<uint16_t>(a >> kTopShift);
+    const uint64_t ti = a >> kTopShift;
+    uintptr_t& t = top_[ti];
+    if (!charged_[ti]) {
+        // First change to this leaf in this request: charged like a copy
+        // even when the copy kept from an earlier request is reused.
+        if (used_ + kPageSize > limit_) {
+            oom_ = true;
+            return nullptr;
+        }
+        if (!(t & kPteOwned)) {
+            auto* leaf = static_cast<uintptr_t*>(leaf_arena_->alloc_page());
+            if (!leaf) {
+                oom_ = true;
+                return nullptr;
+            }
+            std::memcpy(leaf, reinterpret_cast<const void*>(t & ~kPteFlags), kPageSize);
+            copied_ += kPageSize;
+            t = reinterpret_cast<uintptr_t>(leaf) | kPteOwned;
+        }
+        used_ += kPageSize;
+        charged_[ti] = true;
+        dirty_[ndirty_++] = static_cast<uint16_t>(ti);
     }
     return reinterpret_cast<uintptr_t*>(t & ~kPteFlags);
+}
+
+uintptr_t* Memory::own_entry(uint64_t a) {
+    uintptr_t* leaf = own_leaf(a);
+    if (!leaf) return nullptr;
+    const uint64_t i = (a >> kPageBits) & (kLeafEntries - 1);
+    changed_[a >> kTopShift][i >> 6] |= 1ull << (i & 63);
+    return &leaf[i];
 }
 
 uint8_t* Memory::write_slow(uint64_t a) {
@@ -57,13 +86,14 @@ uint8_t* Memory::write_slow(uint64_t a) {
     if (!(e & kPteW)) return nullptr;
     if (!(e & kPteOwned)) {
         // Copy on write: the page is the master's (or the zero page).
-        uintptr_t* own = own_leaf(a);
+        uintptr_t* own = own_entry(a);
         if (!own) return nullptr;
         void* page = new_page();
         if (!page) return nullptr;
         std::memcpy(page, reinterpret_cast<const void*>(e & ~kPteFlags), kPageSize);
+        copied_ += kPageSize;
         e = reinterpret_cast<uintptr_t>(page) | (e & kPteFlags) | kPteOwned;
-        own[(a >> kPageBits) & (kLeafEntries - 1)] = e;
+        *own = e;
     }
     return reinterpret_cast<uint8_t*>(e & ~kPteFlags) + (a & kPageMask);
 }
@@ -125,9 +155,9 @@ void Memory::drop_entry(uintptr_t& e) {
 bool Memory::map_anon(uint64_t a, uint64_t len, uintptr_t prot) {
     if (prot & kPteW) prot |= kPteR;
     for (uint64_t p = a; p < a + len; p += kPageSize) {
-        uintptr_t* leaf = own_leaf(p);
-        if (!leaf) return false;
-        uintptr_t& e = leaf[(p >> kPageBits) & (kLeafEntries - 1)];
+        uintptr_t* own = own_entry(p);
+        if (!own) return false;
+        uintptr_t& e = *own;
         drop_entry(e);
         e = kZeroPage | (prot & (kPteR | kPteW | kPteX)) | kPteMapped;
     }
@@ -143,9 +173,9 @@ void Memory::unmap(uint64_t a, uint64_t len) {
             continue;
         }
         if (!leaf[(p >> kPageBits) & (kLeafEntries - 1)]) continue;
-        uintptr_t* own = own_leaf(p);
+        uintptr_t* own = own_entry(p);
         if (!own) return;  // out of memory for the leaf copy: leave it mapped
-        drop_entry(own[(p >> kPageBits) & (kLeafEntries - 1)]);
+        drop_entry(*own);
     }
 }
 
@@ -153,9 +183,9 @@ bool Memory::protect(uint64_t a, uint64_t len, uintptr_t prot) {
     if (!is_mapped(a, len)) return false;
     if (prot & kPteW) prot |= kPteR;
     for (uint64_t p = a; p < a + len; p += kPageSize) {
-        uintptr_t* leaf = own_leaf(p);
-        if (!leaf) return false;
-        uintptr_t& e = leaf[(p >> kPageBits) & (kLeafEntries - 1)];
+        uintptr_t* own = own_entry(p);
+        if (!own) return false;
+        uintptr_t& e = *own;
         e = (e & ~uintptr_t(kPteR | kPteW | kPteX)) | (prot & (kPteR | kPteW | kPteX));
     }
     return true;
@@ -206,9 +236,9 @@ uint64_t Memory::find_free(uint64_t len, uint64_t lo, uint64_t hi, uint64_t hint
 }
 
 uint8_t* Memory::populate(uint64_t a, uintptr_t prot) {
-    uintptr_t* leaf = own_leaf(a);
-    if (!leaf) return nullptr;
-    uintptr_t& e = leaf[(a >> kPageBits) & (kLeafEntries - 1)];
+    uintptr_t* own = own_entry(a);
+    if (!own) return nullptr;
+    uintptr_t& e = *own;
     if (!(e & kPteOwned)) {
         void* page = new_page();
         if (!page) return nullptr;
@@ -237,6 +267,10 @@ bool Memory::write_bytes_loader(uint64_t a, const void* src, uint64_t n) {
 }
 
 void Memory::seal() {
+    for (uint32_t i = 0; i < ndirty_; ++i) {
+        charged_[dirty_[i]] = false;
+        std::fill(std::begin(changed_[dirty_[i]]), std::end(changed_[dirty_[i]]), 0);
+    }
     for (uintptr_t& t : top_) {
         if (!(t & kPteOwned)) continue;
         auto* leaf = reinterpret_cast<uintptr_t*>(t & ~kPteFlags);
@@ -244,19 +278,40 @@ void Memory::seal() {
         t &= ~uintptr_t(kPteOwned);
     }
     ndirty_ = 0;
-    arena_ = nullptr;  // the master never allocates again
+    arena_ = leaf_arena_ = nullptr;  // the master never allocates again
     limit_ = 0;
 }
 
 void Memory::fork_from(const Memory& master, bool same_master) {
-    if (same_master) {
-        // Only the leaves the previous request replaced differ from the master.
-        for (uint32_t i = 0; i < ndirty_; ++i) top_[dirty_[i]] = master.top_[dirty_[i]];
-    } else {
+    // Leaves the previous request changed: put back the entries it changed
+    // (pages it copied or mapped go back to the arena with its reset below).
+    // Every kept leaf then equals the master's again.
+    for (uint32_t k = 0; k < ndirty_; ++k) {
+        const uint16_t ti = dirty_[k];
+        charged_[ti] = false;
+        uint64_t* bits = changed_[ti];
+        if (same_master) {
+            auto* leaf = reinterpret_cast<uintptr_t*>(top_[ti] & ~kPteFlags);
+            const auto* from = reinterpret_cast<const uintptr_t*>(master.top_[ti] & ~kPteFlags);
+            for (uint64_t w = 0; w < kLeafEntries / 64; ++w) {
+                for (uint64_t b = bits[w]; b; b &= b - 1) {
+                    const uint64_t i = w * 64 + static_cast<uint64_t>(__builtin_ctzll(b));
+                    leaf[i] = from[i];
+                }
+                bits[w] = 0;
+            }
+        } else {
+            std::fill(bits, bits + kLeafEntries / 64, 0);
+        }
+    }
+    if (!same_master) {
+        // Another master: its leaves are not ours to keep.
         std::memcpy(top_, master.top_, sizeof top_);
+        if (leaf_arena_ != arena_) leaf_arena_->reset();
     }
     ndirty_ = 0;
     used_ = 0;
+    copied_ = 0;
     oom_ = false;
     layout = master.layout;
     arena_->reset();

@@ -2,10 +2,15 @@
 // entries are host page pointers with flags in the low 12 bits.
 //
 // Copy-on-write is expressed with one flag, kOwned: a page (or leaf) carries
-// it only if it belongs to this Memory's arena and may be written in place.
-// A fork copies the master's top level (or just the entries the previous
-// request dirtied) so every leaf and page starts shared; the first write to
-// a shared page copies the leaf if needed, then the page. Anonymous memory
+// it only if it belongs to this Memory's arenas and may be written in place.
+// The first write to a shared page copies the leaf if needed, then the page.
+//
+// A fork of the master it forked last time keeps its copied leaves: it puts
+// back only the leaf entries the previous request changed (a bitmap per
+// leaf says which), so a steady-state request copies only the data pages it
+// writes. Leaves still count against the request's memory limit exactly as
+// if they were copied afresh (once per leaf a request changes), so limits do
+// not depend on what ran before. Anonymous memory
 // (brk, mmap, stack) starts as the shared zero page, so it costs nothing
 // until written, yet reads as zeros. Unmapped pages have entry 0 and fault.
 #pragma once
@@ -38,7 +43,10 @@ struct Layout {
 class Memory {
 public:
     Memory();
-    void attach(Arena* arena, uint64_t limit_bytes);  // empty address space
+    // Empty address space. Pages come from `arena`; leaves from `leaf_arena`
+    // (nullptr: `arena` too). A Machine passes its own leaf arena so that
+    // leaves outlive the per-request reset of `arena`.
+    void attach(Arena* arena, uint64_t limit_bytes, Arena* leaf_arena = nullptr);
 
     // ---- checked guest access (false = fault; oom() says if it was the cap)
     template <class T>
@@ -94,6 +102,9 @@ public:
     void set_limit(uint64_t bytes) { limit_ = bytes; }
     bool oom() const { return oom_; }
     uint64_t used_bytes() const { return used_; }
+    // Bytes this fork physically copied (pages and leaves) since the fork:
+    // what the copy-on-write costs, as opposed to what the limit counts.
+    uint64_t copied_bytes() const { return copied_; }
     Layout layout;
 
 private:
@@ -106,16 +117,23 @@ private:
     }
     uint8_t* write_slow(uint64_t a);
     uintptr_t* own_leaf(uint64_t a);     // leaf for a, copied/created if shared
+    uintptr_t* own_entry(uint64_t a);    // its entry in that leaf, marked changed
     void* new_page();                    // counted against the limit
     void drop_entry(uintptr_t& e);
 
     uintptr_t top_[kTopEntries];
-    Arena* arena_ = nullptr;
+    Arena* arena_ = nullptr;       // pages: reset by every fork
+    Arena* leaf_arena_ = nullptr;  // leaves: reset only when the master changes
     uint64_t used_ = 0;
+    uint64_t copied_ = 0;
     uint64_t limit_ = 0;
     bool oom_ = false;
+    // Leaves this request changed (charged once each against the limit),
+    // and per leaf which of its entries differ from the master's.
     uint32_t ndirty_ = 0;
-    uint16_t dirty_[kTopEntries];  // top entries that differ from the master
+    uint16_t dirty_[kTopEntries];
+    bool charged_[kTopEntries] = {};
+    uint64_t changed_[kTopEntries][kLeafEntries / 64] = {};
 };
 
 }  // namespace mtd::sandbox::detail

@@ -78,11 +78,12 @@ static int tenant_mode(const char* path, int requests, const std::string& req_pa
     }
     std::sort(ns.begin(), ns.end());
     if (!ns.empty())
-        std::fprintf(stderr, "[%zu requests: median %llu ns, p99 %llu ns, min %llu ns; %llu instructions/request, %llu KiB copied/request]\n",
+        std::fprintf(stderr, "[%zu requests: median %llu ns, p99 %llu ns, min %llu ns; %llu instructions/request, %llu bytes copied/request, %llu bytes charged to the memory limit]\n",
                      ns.size(), static_cast<unsigned long long>(ns[ns.size() / 2]),
                      static_cast<unsigned long long>(ns[std::min(ns.size() - 1, ns.size() * 99 / 100)]),
                      static_cast<unsigned long long>(ns[0]), static_cast<unsigned long long>(r.instructions),
-                     static_cast<unsigned long long>(m.last_request_memory() / 1024));
+                     static_cast<unsigned long long>(m.last_request_copied()),
+                     static_cast<unsigned long long>(m.last_request_memory()));
     return r.outcome == Outcome::Responded ? 0 : 1;
 }
 

@@ -116,8 +116,9 @@ template <class Result>
 // per-size caches (tcache) are empty then, and each of the request's first
 // small mallocs takes the slow path (_int_malloc, ~100 guest instructions).
 // Filling the caches once here, before ready, lets every fork take the fast
-// path instead. Chunks of one size are adjacent and sizes ascend, so the
-// few a typical request takes sit on one or two heap pages.
+// path instead. Chunks of one size are adjacent and sizes ascend, so the few
+// a typical request takes sit on one or two heap pages (each page a request
+// writes is copied, 4 KiB, per request).
 void prime_malloc_caches() {
     constexpr size_t kLargest = 256;  // request bytes; tcache covers up to 1032
     constexpr int kPerSize = 4;       // of glibc's 7 per size
@@ -138,6 +139,8 @@ int main() {
     std::cout.flush();
     std::fflush(stdout);
     prime_malloc_caches();
-    standalone = mtd_ready() != 0;
+    // Only standalone runs write the flag: a store in every request would
+    // copy its page (4 KiB) in every request.
+    if (mtd_ready() != 0) standalone = true;
     respond_with(call_handler());
 }
