@@ -20,4 +20,5 @@ class EngineConfig:
     tenants_dir: Path = field(default_factory=lambda: Path("tenants"))
     cache_dir: Path = field(default_factory=default_cache_dir)
     vanilla: bool = True  # serve /_mtd/vanilla, the unsandboxed comparison page
+    admin_port: int | None = 8081  # /metrics and /stats on 127.0.0.1; 0 = any free port, None = off
     build_jobs: int = 0  # 0: one build per core

@@ -44,7 +44,7 @@ class Engine:
         self.config = config
         self.builder = Builder(config.cache_dir)
         self.server = _core.Server(config.host, config.port, config.threads,
-                                   VANILLA_PAGE if config.vanilla else None)
+                                   VANILLA_PAGE if config.vanilla else None, config.admin_port)
         self.tenants: dict[str, TenantStatus] = {}
         self.logs = LogAssembler()
         self._pending: list[LogRecord] = []  # records not yet drained by the caller
@@ -65,6 +65,8 @@ class Engine:
         self.server.start()
         self._started = True
         self.note("", f"serving on http://{self.config.host}:{self.port}/")
+        if self.admin_port:
+            self.note("", f"admin on http://127.0.0.1:{self.admin_port}/metrics and /stats")
         return statuses
 
     def stop(self) -> None:
@@ -82,6 +84,11 @@ class Engine:
     @property
     def port(self) -> int:
         return self.server.port
+
+    @property
+    def admin_port(self) -> int:
+        """The admin listener's port (0 when it is off)."""
+        return self.server.admin_port
 
     # -- tenants -----------------------------------------------------------
 

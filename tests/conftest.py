@@ -43,7 +43,8 @@ def qemu() -> str:
 
 
 def make_engine(tenants_dir: Path, cache_dir: Path, **overrides) -> Engine:
-    config = EngineConfig(port=0, threads=2, tenants_dir=tenants_dir, cache_dir=cache_dir)
+    config = EngineConfig(port=0, threads=2, tenants_dir=tenants_dir, cache_dir=cache_dir,
+                          admin_port=0)
     for key, value in overrides.items():
         setattr(config, key, value)
     return Engine(config)

@@ -31,6 +31,9 @@ def console_parser() -> argparse.ArgumentParser:
         description="Multi-tenant HTTP server: every request runs in its own RISC-V sandbox. "
                     "`mtd-console bench --help` for the load test command.")
     add_engine_arguments(parser, default_port=8080)
+    parser.add_argument("--admin-port", type=int, default=8081,
+                        help="loopback port for /metrics and /stats; 0 picks a free one, "
+                             "-1 turns it off (default: %(default)s)")
     parser.add_argument("--no-watch", action="store_true",
                         help="do not rebuild tenants when their files change")
     parser.add_argument("--no-tui", action="store_true", help="run headless: one stats line per second")
@@ -53,6 +56,8 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
                           tenants_dir=args.tenants, vanilla=not args.no_vanilla)
     if args.cache_dir is not None:
         config.cache_dir = args.cache_dir
+    admin_port = getattr(args, "admin_port", -1)  # bench has no admin listener
+    config.admin_port = None if admin_port < 0 else admin_port
     return config
 
 

@@ -1,0 +1,44 @@
+"""The admin listener: /metrics (Prometheus text format) and /stats (JSON) on
+loopback, on their own port and never through the tenant port."""
+
+import re
+
+import httpx
+
+from conftest import SEED_PAGE
+
+
+def test_stats_json_counts_requests(engine, client):
+    for _ in range(5):
+        client.get("/", headers={"Host": "counter.localhost"})
+    with httpx.Client(base_url=f"http://127.0.0.1:{engine.admin_port}") as admin:
+        stats = admin.get("/stats")
+    assert stats.status_code == 200
+    assert stats.headers["content-type"].startswith("application/json")
+    counter = next(t for t in stats.json() if t["name"] == "counter")
+    python_view = next(t for t in engine.stats() if t["name"] == "counter")
+    assert counter["requests"] == python_view["requests"] >= 5
+    assert counter["latency"]["p99"] >= counter["latency"]["p50"] > 0
+
+
+SAMPLE = re.compile(r'^[a-z_]+(\{[a-z_]+="[^"\\]*"(,[a-z_]+="[^"\\]*")*\})? -?[0-9.e+-]+$')
+
+
+def test_metrics_are_prometheus_text(engine, client):
+    client.get("/")
+    with httpx.Client(base_url=f"http://127.0.0.1:{engine.admin_port}") as admin:
+        metrics = admin.get("/metrics")
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain")
+    lines = metrics.text.splitlines()
+    for line in lines:
+        assert line.startswith("# HELP ") or line.startswith("# TYPE ") or SAMPLE.match(line), line
+    hello = [l for l in lines if l.startswith('mtd_requests_total{tenant="hello"}')]
+    assert len(hello) == 1 and float(hello[0].split()[-1]) >= 1
+    assert any(l.startswith("# TYPE mtd_requests_total counter") for l in lines)
+
+
+def test_admin_paths_are_not_on_the_tenant_port(client):
+    # On the tenant port these are ordinary paths, answered by the default tenant.
+    for path in ("/metrics", "/stats"):
+        assert client.get(path).content == SEED_PAGE
