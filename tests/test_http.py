@@ -69,3 +69,30 @@ def test_no_default_tenant_gives_clear_404(tmp_path, cache_dir):
             assert "no tenant for host 'other.localhost'" in missing.text
     finally:
         engine.stop()
+
+
+def load_python_tenant(name):
+    """The tenant's app.py run by CPython, to compare with the sandbox."""
+    import runpy
+    return runpy.run_path(str(TENANTS / name / "app.py"))
+
+
+def test_cpu_bound_tenant_matches_cpython(client):
+    expected = load_python_tenant("mandelbrot")["on_client_request"]()
+    response = client.get("/", headers={"Host": "mandelbrot.localhost"})
+    assert response.status_code == 200
+    assert (response.headers["content-type"], response.text) == expected
+
+
+def test_json_api_uses_the_request_like_cpython(client):
+    api = load_python_tenant("api")["on_client_request"]
+    body = 'he said "hi" \\ bye'
+    response = client.post("/api/echo", headers={"Host": "api.localhost", "Content-Type": "text/x"},
+                           content=body.encode())
+    expected = api("POST", "/api/echo", {"content-type": "text/x"}, body)
+    assert (response.status_code, response.headers["content-type"], response.text) == expected
+    assert response.json() == {"method": "POST", "length": len(body), "content_type": "text/x",
+                               "body": body}
+    assert client.get("/api/echo", headers={"Host": "api.localhost"}).status_code == 405
+    missing = client.get("/api/nope", headers={"Host": "api.localhost"})
+    assert missing.status_code == 404 and missing.json() == {"error": "no such endpoint: nope"}
