@@ -21,21 +21,27 @@ def format_record(record: LogRecord) -> str:
 
 
 class RateTracker:
-    """Requests per second per tenant, from successive cumulative counters."""
+    """Requests per second per tenant, from successive cumulative counters.
+    With error_rates=True each row also carries "errors_rps" (the console's
+    errors/s column); the headless output keeps its fields."""
 
-    def __init__(self):
-        self._last: dict[str, tuple[float, int]] = {}
+    def __init__(self, error_rates: bool = False):
+        self._last: dict[str, tuple[float, int, int]] = {}
+        self._error_rates = error_rates
 
     def update(self, stats: list[dict], now: float) -> list[dict]:
         rows = []
         for entry in stats:
             name, total = entry["name"], entry["requests"]
-            then, before = self._last.get(name, (now, total))
+            errors = sum(entry["errors"].values())
+            then, before, errors_before = self._last.get(name, (now, total, errors))
             elapsed = now - then
             rate = (total - before) / elapsed if elapsed > 0 else 0.0
-            self._last[name] = (now, total)
-            rows.append({"name": name, "requests": total, "rps": round(rate, 1),
-                         "errors": sum(entry["errors"].values())})
+            self._last[name] = (now, total, errors)
+            row = {"name": name, "requests": total, "rps": round(rate, 1), "errors": errors}
+            if self._error_rates:
+                row["errors_rps"] = round((errors - errors_before) / elapsed, 1) if elapsed > 0 else 0.0
+            rows.append(row)
         return rows
 
 

@@ -73,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     if bench:
         from .bench import run_bench_command
         return run_bench_command(config, args)
-    from .headless import run_headless
-    if not args.no_tui:
-        print("mtd-console: the interactive console is not built yet; running headless "
-              "(--no-tui)", file=sys.stderr)
-    return run_headless(config, json_lines=args.json, watch=not args.no_watch)
+    if args.no_tui:
+        from .headless import run_headless
+        return run_headless(config, json_lines=args.json, watch=not args.no_watch)
+    from .app import run_console
+    return run_console(config, watch=not args.no_watch)
 
 
 if __name__ == "__main__":

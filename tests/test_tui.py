@@ -1,0 +1,324 @@
+"""Pilot tests of the Textual console (`mtd-console`): a real engine on a
+free port with tenants from a temporary folder (hello, counter and a broken
+one), driven key by key.
+
+The screenshots shown in the README are written to screenshots/ when
+MTD_SCREENSHOTS=1 (otherwise to the test's tmp dir, so a normal run leaves
+the checkout clean):  MTD_SCREENSHOTS=1 ./mtd test -k tui
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from rich.console import Console
+
+from mtd.engine import EngineConfig
+from mtd.engine.loadtest import LoadTest, LoadTestSpec
+from mtd.tui.app import ConsoleApp
+from mtd.tui.screens import (ExportPrompt, FilterPrompt, HelpScreen, LoadTestForm,
+                             LoadTestScreen, TenantDetailScreen)
+from mtd.tui.widgets import LogPanel, RateChart, SystemPanel, TenantTable
+
+from conftest import REPO, TENANTS
+
+SIZE = (140, 40)
+BROKEN_SOURCE = "def on_client_request():\n    return 'text/plain', 1 +\n"
+
+
+@pytest.fixture(scope="module")
+def tenants_dir(tmp_path_factory, bundled_elves):
+    root = tmp_path_factory.mktemp("tui") / "tenants"
+    for name in ("hello", "counter"):
+        shutil.copytree(TENANTS / name, root / name)
+    (root / "broken").mkdir()
+    (root / "broken" / "app.py").write_text(BROKEN_SOURCE)
+    (root / "broken" / "tenant.toml").write_text('hosts = ["broken.test"]\n')
+    return root
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    if os.environ.get("MTD_SCREENSHOTS"):
+        target = REPO / "screenshots"
+        target.mkdir(exist_ok=True)
+        return target
+    return tmp_path
+
+
+@pytest.fixture
+def console(tenants_dir, cache_dir):
+    """Runs `scenario(app, pilot)` in a console with a started engine; the
+    console is always quit with `q`, which must stop the engine."""
+
+    def run(scenario, timeout: float = 90.0):
+        config = EngineConfig(port=0, admin_port=0, threads=2, tenants_dir=tenants_dir,
+                              cache_dir=cache_dir)
+        app = ConsoleApp(config, watch=True)
+
+        async def main():
+            async with app.run_test(size=SIZE) as pilot:
+                await until(pilot, lambda: app.started, timeout=120)
+                await until(pilot, lambda: app.snapshot is not None
+                            and "hello" in app.snapshot.statuses)
+                await scenario(app, pilot)
+                if app.is_running:
+                    await pilot.press("q")
+                    await until(pilot, lambda: not app.is_running, timeout=30)
+
+        try:
+            asyncio.run(asyncio.wait_for(main(), timeout))
+        finally:
+            app.stop_engine()
+        return app
+
+    return run
+
+
+async def until(pilot, predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def select(app, pilot, name: str) -> None:
+    table = app.screen.query_one(TenantTable)
+    table.focus()
+    names = [key.value for key in table.rows]
+    table.move_cursor(row=names.index(name))
+    await until(pilot, lambda: app.selected == name)
+
+
+def plain(widget) -> str:
+    """What a Static shows, as plain text."""
+    console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
+    console.print(widget.content)
+    return console.export_text()
+
+
+def log_text(app) -> str:
+    return "\n".join(app.screen_stack[0].query_one(LogPanel).visible_lines)
+
+
+def test_dashboard_shows_tenants_rates_system_and_log(console, shots):
+    async def scenario(app, pilot):
+        screen = app.screen
+        table = screen.query_one(TenantTable)
+        assert [k.value for k in table.rows] == ["broken", "counter", "hello"]
+        assert table.get_cell("hello", "state").plain == "serving"
+        assert table.get_cell("broken", "state").plain == "error"
+        assert table.get_cell("hello", "version") == "v1"
+        assert "hello.localhost (default)" in table.get_cell("hello", "hosts")
+        await until(pilot, lambda: "Hello from Python" in log_text(app))
+        assert "broken: app.py:2:" in log_text(app)
+        assert "cpu0" in plain(screen.query_one(SystemPanel))
+
+        await select(app, pilot, "hello")
+        test = LoadTest(app.engine, LoadTestSpec(tenant="hello", duration=4, rate=3000,
+                                                 connections=4, threads=1)).start()
+        try:
+            await until(pilot, lambda: float(table.get_cell("hello", "rps").plain.replace(",", ""))
+                        > 100)
+            await until(pilot, lambda: table.get_cell("hello", "p50").plain != "-")
+            chart = screen.query_one(RateChart)
+            assert chart.tenant == "hello" and max(app.snapshot.history["hello"]) > 100
+            await pilot.pause(1.0)  # let the chart fill a little
+            app.save_screenshot("dashboard.svg", str(shots))
+        finally:
+            test.stop()
+            await asyncio.to_thread(test.wait)
+        assert (shots / "dashboard.svg").read_text().startswith("<svg")
+
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert "reload the selected tenant" in plain(app.screen.query_one("#help-keys"))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
+
+    console(scenario)
+
+
+def test_r_reloads_selected_tenant_and_smoke_tests_it_R_reloads_all(console):
+    async def scenario(app, pilot):
+        await select(app, pilot, "hello")
+        await pilot.press("r")
+        await until(pilot, lambda: app.engine.tenants["hello"].version == 2)
+        await until(pilot, lambda: "[hello] smoke: 200 in" in log_text(app))
+        assert app.engine.tenants["counter"].version == 1
+        table = app.screen.query_one(TenantTable)
+        await until(pilot, lambda: table.get_cell("hello", "version") == "v2")
+
+        await pilot.press("R")
+        await until(pilot, lambda: app.engine.tenants["hello"].version == 3
+                    and app.engine.tenants["counter"].version == 2)
+        await until(pilot, lambda: "[counter] smoke: 200 in" in log_text(app))
+        await until(pilot, lambda: log_text(app).count("broken: app.py:2:") >= 2)
+        assert app.engine.tenants["broken"].state == "error"
+
+    console(scenario)
+
+
+def test_enter_opens_detail_with_limits_latency_and_error_line(console, shots):
+    async def scenario(app, pilot):
+        httpx.get(f"http://127.0.0.1:{app.engine.port}/", timeout=5)
+        await select(app, pilot, "hello")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, TenantDetailScreen))
+        detail = app.screen
+        await until(pilot, lambda: "2,000,000" in plain(detail.query_one("#detail-limits")))
+        latency = plain(detail.query_one("#detail-latency"))
+        assert "p99.9" in latency and "µs" in latency
+        assert "last error: none" in plain(detail.query_one("#detail-error"))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, TenantDetailScreen))
+
+        await select(app, pilot, "broken")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, TenantDetailScreen))
+        await pilot.pause(0.3)
+        error = plain(app.screen.query_one("#detail-error"))
+        assert "last error: broken: app.py:2:" in error
+        assert "app.py, line 2:" in error
+        assert ">>> return 'text/plain', 1 +" in error  # the line the error names
+        app.save_screenshot("tenant-error.svg", str(shots))
+        # r on the detail screen reloads this tenant (it fails again: still an error)
+        before = log_text(app).count("broken: app.py:2:")
+        await pilot.press("r")
+        await until(pilot, lambda: log_text(app).count("broken: app.py:2:") > before)
+        await pilot.press("escape")
+
+    console(scenario)
+
+
+def test_slash_filters_log_and_table_by_tenant(console):
+    async def scenario(app, pilot):
+        await until(pilot, lambda: "[counter]" in log_text(app) and "[hello]" in log_text(app))
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.screen, FilterPrompt))
+        await pilot.press(*"count", "enter")
+        await until(pilot, lambda: not isinstance(app.screen, FilterPrompt))
+        table = app.screen.query_one(TenantTable)
+        await until(pilot, lambda: [k.value for k in table.rows] == ["counter"])
+        lines = app.screen.query_one(LogPanel).visible_lines
+        assert lines and all("[counter]" in line for line in lines)
+        assert len(app.screen.query_one(LogPanel).lines) == len(lines)
+
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.screen, FilterPrompt))
+        app.screen.query_one("Input").value = ""
+        await pilot.press("enter")
+        await until(pilot, lambda: len(table.rows) == 3)
+        assert "[hello]" in log_text(app)
+
+    console(scenario)
+
+
+def test_l_runs_a_load_test_with_vanilla_comparison_and_exports(console, shots, tmp_path):
+    async def scenario(app, pilot):
+        await select(app, pilot, "hello")
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LoadTestForm))
+        form = app.screen
+        form.query_one("#duration").value = "1.5"
+        form.query_one("#connections").value = "4"
+        form.query_one("#compare").value = True
+        await pilot.click("#start")
+        await until(pilot, lambda: isinstance(app.screen, LoadTestScreen))
+        screen = app.screen
+        assert screen.specs[0].tenant == "hello" and screen.specs[1].vanilla
+        # The UI keeps refreshing while the generator runs.
+        await until(pilot, lambda: screen.current is not None)
+        ticks = app.snapshot.at
+        await until(pilot, lambda: max(screen._history) > 0 and app.snapshot.at > ticks + 0.4)
+        assert "requests" in plain(screen.query_one("#lt-live"))
+        await until(pilot, lambda: not screen.running, timeout=30)
+        assert len(app.load_runs) == 2
+        results = screen.query_one("#lt-results")
+        assert results.row_count == 2
+        rps = float(str(results.get_cell_at((0, 8))).replace(",", ""))
+        assert rps > 0
+        assert results.get_cell_at((1, 2)) == "vanilla"
+        assert "sandboxed / vanilla" in plain(screen.query_one("#lt-ratio"))
+        assert screen.query_one("ProgressBar").percentage == 1.0
+        app.save_screenshot("load-test.svg", str(shots))
+
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, ExportPrompt))
+        target = tmp_path / "runs.json"
+        app.screen.query_one("Input").value = str(target)
+        await pilot.press("enter")
+        await until(pilot, target.exists)
+        document = json.loads(target.read_text())
+        assert [run["spec"]["vanilla"] for run in document["runs"]] == [False, True]
+        assert document["runs"][0]["report"]["rps"] > 0
+        assert document["comparisons"][0]["ratio"] > 0
+        await until(pilot, lambda: f"exported 2 load test run(s) to {target}" in log_text(app))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, LoadTestScreen))
+
+    console(scenario)
+
+
+def test_load_test_stops_early_with_s(console):
+    async def scenario(app, pilot):
+        await select(app, pilot, "counter")
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LoadTestForm))
+        app.screen.query_one("#duration").value = "30"
+        app.screen.query_one("#rate").value = "500"
+        await pilot.click("#start")
+        await until(pilot, lambda: isinstance(app.screen, LoadTestScreen)
+                    and app.screen.current is not None)
+        screen = app.screen
+        await pilot.pause(0.5)
+        started = time.monotonic()
+        await pilot.press("s")
+        await until(pilot, lambda: not screen.running, timeout=10)
+        assert time.monotonic() - started < 10
+        assert app.load_runs and app.load_runs[-1][0].report["requests"] > 0
+
+    console(scenario)
+
+
+def test_command_palette_offers_the_actions(console):
+    async def scenario(app, pilot):
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {"Reload tenant", "Reload all tenants", "Load test", "Tenant detail", "Filter",
+                "Export load test runs", "Keys", "Quit"} <= titles
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"Reload all tenants")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.engine.tenants["hello"].version == 2
+                    and app.engine.tenants["counter"].version == 2)
+
+    console(scenario)
+
+
+def test_q_stops_watcher_and_engine(console):
+    state = {}
+
+    async def scenario(app, pilot):
+        state["port"] = app.engine.port
+        state["watcher"] = app.watcher
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, timeout=30)
+
+    app = console(scenario)
+    assert app.return_code == 0
+    assert not app.engine._started
+    assert not state["watcher"]._thread.is_alive()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{state['port']}/", timeout=2)

@@ -1,0 +1,10 @@
+"""The console's screens."""
+
+from .dashboard import DashboardScreen
+from .detail import TenantDetailScreen
+from .help import HelpScreen
+from .loadtest import LoadTestScreen
+from .prompts import ExportPrompt, FilterPrompt, LoadTestForm, LoadTestRequest
+
+__all__ = ["DashboardScreen", "ExportPrompt", "FilterPrompt", "HelpScreen", "LoadTestForm",
+           "LoadTestRequest", "LoadTestScreen", "TenantDetailScreen"]

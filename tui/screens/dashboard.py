@@ -1,0 +1,56 @@
+"""The main screen: tenants, the selected tenant's req/s, the system and the log."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from ..messages import EngineTick, FilterChanged, LogsArrived, Snapshot, TenantSelected
+from ..widgets import LogPanel, RateChart, SystemPanel, TenantTable
+
+
+class DashboardScreen(Screen):
+    def __init__(self) -> None:
+        super().__init__(id="dashboard")
+        self._snapshot: Snapshot | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="top"):
+            yield TenantTable(id="tenants")
+            yield SystemPanel(id="system")
+        yield RateChart(id="chart")
+        yield LogPanel(id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(TenantTable).border_title = "tenants"
+        self.query_one(TenantTable).focus()
+
+    @property
+    def selected(self) -> str | None:
+        return self.query_one(TenantTable).selected
+
+    def on_engine_tick(self, message: EngineTick) -> None:
+        self._snapshot = message.snapshot
+        self.query_one(TenantTable).show(message.snapshot)
+        self._update_chart()
+
+    def on_logs_arrived(self, message: LogsArrived) -> None:
+        self.query_one(LogPanel).add(message.records)
+
+    def on_tenant_selected(self, message: TenantSelected) -> None:
+        self._update_chart()  # the message bubbles on to the app
+
+    def on_filter_changed(self, message: FilterChanged) -> None:
+        self.query_one(TenantTable).set_filter(message.text)
+        self.query_one(LogPanel).set_filter(message.text)
+        table = self.query_one(TenantTable)
+        table.border_title = f"tenants: ~ {message.text!r}" if message.text else "tenants"
+
+    def _update_chart(self) -> None:
+        name = self.selected
+        history = self._snapshot.history.get(name, []) if self._snapshot and name else []
+        self.query_one(RateChart).show(name, history)

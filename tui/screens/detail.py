@@ -1,0 +1,151 @@
+"""A tenant in detail: hosts, limits, latency percentiles, error counters
+and the last build error with the source line it points at."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from rich.console import Group
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from mtd.engine.tenants import TenantConfigError, load_tenant
+
+from ..format import ERROR_LOCATION, error_source, rate, size, us
+from ..messages import EngineTick, Snapshot
+
+BAR = 36
+PERCENTILES = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99.9", "p999"),
+               ("max", "max"), ("mean", "mean"))
+
+
+def latency_bars(title: str, latency: dict) -> Table:
+    """Percentiles as bars on a log scale (1 µs .. the maximum)."""
+    table = Table(title=title, title_justify="left", box=None, padding=(0, 1), expand=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    table.add_column("")
+    top = max(latency.get("max", 0.0), 1.0)
+    for label, key in PERCENTILES:
+        value = latency.get(key, 0.0)
+        width = int(BAR * math.log10(1 + value) / math.log10(1 + top)) if value > 0 else 0
+        table.add_row(label, us(value), Text("█" * width, style="cyan"))
+    table.add_row("count", f"{latency.get('count', 0):,}", "")
+    return table
+
+
+class TenantDetailScreen(Screen):
+    BINDINGS = [("escape", "back", "Back"), ("r", "reload", "Reload")]
+
+    def __init__(self, name: str) -> None:
+        super().__init__(id="detail")
+        self.tenant = name
+        self._limits: dict | None = None
+        self._limits_version = -1
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="detail-body"):
+            yield Static(id="detail-summary")
+            with Horizontal(id="detail-numbers"):
+                yield Static(id="detail-limits")
+                yield Static(id="detail-latency")
+                yield Static(id="detail-sandbox")
+            yield Static(id="detail-error")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"tenant {self.tenant}"
+        if self.app.snapshot is not None:
+            self.show(self.app.snapshot)
+
+    def on_engine_tick(self, message: EngineTick) -> None:
+        self.show(message.snapshot)
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_reload(self) -> None:
+        self.app.reload_tenants([self.tenant])
+
+    def _tenant_dir(self) -> Path:
+        return Path(self.app.config.tenants_dir) / self.tenant
+
+    def _read_limits(self, version: int) -> dict | str:
+        if self._limits is None or version != self._limits_version:
+            try:
+                self._limits = load_tenant(self._tenant_dir()).limits
+            except TenantConfigError as e:
+                self._limits = {"error": str(e)}
+            self._limits_version = version
+        return self._limits
+
+    def show(self, snapshot: Snapshot) -> None:
+        status = snapshot.statuses.get(self.tenant)
+        stats = snapshot.stats.get(self.tenant, {})
+        row = snapshot.rows.get(self.tenant, {})
+        summary = self.query_one("#detail-summary", Static)
+        if status is None:
+            summary.update(f"[b]{self.tenant}[/b]: [red]no such tenant (unloaded?)[/red]")
+            return
+        state_style = {"serving": "green", "building": "yellow", "error": "red"}[status.state] \
+            if status.state in ("serving", "building", "error") else ""
+        loaded = (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(status.loaded_at))
+                  if status.loaded_at else "never")
+        build = ("cached build" if status.cached else f"built in {status.build_seconds:.2f} s") \
+            if status.build_seconds is not None else "not built"
+        reload = (f", last save to serving {status.save_to_serving_s:.2f} s"
+                  if status.save_to_serving_s is not None else "")
+        errors = stats.get("errors", {})
+        summary.update(Text.from_markup(
+            f"[b]{self.tenant}[/b]  [{state_style}]{status.state}[/]  version {status.version}  "
+            f"({build}, loaded {loaded}{reload})\n"
+            f"hosts: {', '.join(status.hosts) or '-'}{'  [b](default tenant)[/b]' if status.default else ''}\n"
+            f"requests {stats.get('requests', 0):,}  now {rate(row.get('rps', 0.0))} req/s  "
+            f"in flight {stats.get('in_flight', 0)}  "
+            f"2xx {stats.get('status_2xx', 0):,}  4xx {stats.get('status_4xx', 0):,}  "
+            f"5xx {stats.get('status_5xx', 0):,}  log lines dropped {stats.get('log_dropped', 0):,}\n"
+            f"errors: " + ("  ".join(f"{k} {v:,}" for k, v in errors.items()) or "-")))
+
+        limits = self._read_limits(status.version)
+        table = Table(title="limits (tenant.toml)", title_justify="left", box=None, padding=(0, 1))
+        table.add_column("", style="bold")
+        table.add_column("", justify="right")
+        for key, value in limits.items():
+            shown = size(value) if isinstance(value, int) and ("memory" in key or "bytes" in key) \
+                else (f"{value:,}" if isinstance(value, int) else str(value))
+            table.add_row(key.replace("_", " "), shown)
+        self.query_one("#detail-limits", Static).update(table)
+        self.query_one("#detail-latency", Static).update(
+            latency_bars("request latency", stats.get("latency", {})))
+        self.query_one("#detail-sandbox", Static).update(
+            latency_bars("in the sandbox", stats.get("sandbox_latency", {})))
+        self.query_one("#detail-error", Static).update(self._error(status))
+
+    def _error(self, status):
+        if not status.error:
+            return Text("last error: none", style="green")
+        parts = [Text.assemble(("last error: ", "bold red"), status.error)]
+        if status.state == "serving":
+            parts.append(Text(f"version {status.version} keeps serving", style="yellow"))
+        source = error_source(status.error, self._tenant_dir())
+        if source:
+            path, line, text = source
+            parts.append(Text(f"{path.name}, line {line}:", style="bold"))
+            code = path.read_text(errors="replace")
+            parts.append(Syntax(code, "python" if path.suffix == ".py" else "cpp",
+                                line_numbers=True, line_range=(max(1, line - 2), line + 2),
+                                highlight_lines={line}, theme="ansi_dark"))
+            parts.append(Text(f">>> {text.strip()}", style="bold red"))
+        elif ERROR_LOCATION.match(status.error):
+            parts.append(Text("(the file or line it names is gone)", style="dim"))
+        if status.log_path:
+            parts.append(Text(f"full compiler output: {status.log_path}", style="dim"))
+        return Group(*parts)

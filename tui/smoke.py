@@ -1,0 +1,37 @@
+"""The console's HTTP client: after a reload, one GET to the tenant."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from mtd.engine import Engine
+
+
+_client: httpx.Client | None = None
+
+
+def _shared_client() -> httpx.Client:
+    # One client for the session: building one (its SSL context) costs more
+    # than the request being timed.
+    global _client
+    if _client is None:
+        _client = httpx.Client(trust_env=False)
+    return _client
+
+
+def smoke_get(engine: Engine, name: str, timeout: float = 5.0) -> str:
+    """GET / as the tenant's first host (no Host header for a hostless
+    default tenant); returns a log line such as "smoke: 200 in 1.2 ms"."""
+    status = engine.tenants.get(name)
+    headers = {"Host": status.hosts[0]} if status and status.hosts else {}
+    address = "127.0.0.1" if engine.config.host in ("0.0.0.0", "") else engine.config.host
+    client = _shared_client()
+    started = time.perf_counter()
+    try:
+        response = client.get(f"http://{address}:{engine.port}/", headers=headers, timeout=timeout)
+    except httpx.HTTPError as e:
+        return f"smoke: failed: {e}"
+    ms = (time.perf_counter() - started) * 1000
+    return f"smoke: {response.status_code} in {ms:.1f} ms ({len(response.content):,} bytes)"

@@ -1,0 +1,34 @@
+"""Requests per second of one tenant over the last minute."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Label, Sparkline
+
+from ..format import rate
+
+
+class RateChart(Vertical):
+    """A titled sparkline of a req/s history."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.tenant: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("req/s", classes="chart-title")
+        yield Sparkline([0.0], summary_function=max)
+
+    def show(self, tenant: str | None, history: list[float]) -> None:
+        self.tenant = tenant
+        title = self.query_one(Label)
+        if tenant is None:
+            title.update("req/s: select a tenant")
+            self.query_one(Sparkline).data = [0.0]
+            return
+        now = history[-1] if history else 0.0
+        peak = max(history, default=0.0)
+        title.update(f"req/s of [b]{tenant}[/b]: now {rate(now)}, peak {rate(peak)} "
+                     f"(last {len(history) / 4:.0f} s)")
+        self.query_one(Sparkline).data = list(history) or [0.0]
