@@ -22,8 +22,9 @@ FORMS = {
         201, "application/json", '{"created": true}'),
     "request": (
         "def on_client_request(method, path, headers, body):\n"
-        "    return 200, 'text/plain', method + ' ' + path + ' ' + headers['x-probe'] + ' ' + body\n",
-        200, "text/plain", "POST /echo/me probe-value the body"),
+        "    return 200, 'text/plain', method + ' ' + path + ' ' + headers['x-probe'] + ' '"
+        " + headers['host'] + ' ' + body\n",
+        200, "text/plain", "POST /echo/me probe-value request.test the body"),
     "init": (
         "def on_init():\n"
         "    print('init ran')\n\n"

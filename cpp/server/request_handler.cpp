@@ -165,7 +165,7 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
         rv.query = target.substr(req->query_at + 1);
     }
     rv.host = sent_host(req);
-    serialize_headers(req);
+    serialize_headers(req, rv.host);
     rv.headers = headers_buf_;
     rv.body = view(req->entity);
 
@@ -228,8 +228,15 @@ void RequestHandler::answer_no_tenant(h2o_req_t* req, std::string_view host, uin
     finish(req, slot, 404, entry, prepare(req, 404, kErrorType, error_buf_));
 }
 
-void RequestHandler::serialize_headers(h2o_req_t* req) {
+void RequestHandler::serialize_headers(h2o_req_t* req, std::string_view host) {
     headers_buf_.clear();
+    // H2O keeps Host apart from the other headers (as the authority); a
+    // handler reading headers expects to find it there.
+    if (!host.empty()) {
+        headers_buf_.append("host: ");
+        headers_buf_.append(host);
+        headers_buf_.push_back('\n');
+    }
     for (size_t i = 0; i < req->headers.size; ++i) {
         const h2o_header_t& h = req->headers.entries[i];
         size_t start = headers_buf_.size();

@@ -47,7 +47,7 @@ private:
     void answer_no_tenant(st_h2o_req_t* req, std::string_view host, uint64_t entry);
     st_h2o_iovec_t prepare_error(st_h2o_req_t* req, int status, std::string_view name, const char* reason);
     void finish(st_h2o_req_t* req, stats::Slot& slot, int status, uint64_t entry, st_h2o_iovec_t body);
-    void serialize_headers(st_h2o_req_t* req);
+    void serialize_headers(st_h2o_req_t* req, std::string_view host);
 
     const ServerConfig& config_;
     tenants::Registry& registry_;
