@@ -15,6 +15,7 @@ Memory::Memory() {
 }
 
 void Memory::attach(Arena* arena, uint64_t limit_bytes, Arena* leaf_arena) {
+    invalidate();
     for (uint32_t i = 0; i < ndirty_; ++i) {
         charged_[dirty_[i]] = false;
         std::fill(std::begin(changed_[dirty_[i]]), std::end(changed_[dirty_[i]]), 0);
@@ -45,6 +46,7 @@ void* Memory::new_page() {
 }
 
 uintptr_t* Memory::own_leaf(uint64_t a) {
+    invalidate();  // the caller is about to change an entry of this leaf
     const uint64_t ti = a >> kTopShift;
     uintptr_t& t = top_[ti];
     if (!charged_[ti]) {
@@ -267,6 +269,7 @@ bool Memory::write_bytes_loader(uint64_t a, const void* src, uint64_t n) {
 }
 
 void Memory::seal() {
+    invalidate();
     for (uint32_t i = 0; i < ndirty_; ++i) {
         charged_[dirty_[i]] = false;
         std::fill(std::begin(changed_[dirty_[i]]), std::end(changed_[dirty_[i]]), 0);
@@ -283,6 +286,7 @@ void Memory::seal() {
 }
 
 void Memory::fork_from(const Memory& master, bool same_master) {
+    invalidate();
     // Leaves the previous request changed: put back the entries it changed
     // (pages it copied or mapped go back to the arena with its reset below).
     // Every kept leaf then equals the master's again.

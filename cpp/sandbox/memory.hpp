@@ -68,11 +68,14 @@ public:
         return write_bytes(a, &v, sizeof(T));
     }
     const uint8_t* read_ptr(uint64_t a) const {
+        if ((a >> kPageBits) == r_vpn_) return r_host_ + (a & kPageMask);
         if (a >> kSpaceBits) return nullptr;
         const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[a >> kTopShift] & ~kPteFlags);
         uintptr_t e = leaf[(a >> kPageBits) & (kLeafEntries - 1)];
         if (!(e & kPteR)) return nullptr;
-        return reinterpret_cast<const uint8_t*>(e & ~kPteFlags) + (a & kPageMask);
+        r_vpn_ = a >> kPageBits;
+        r_host_ = reinterpret_cast<const uint8_t*>(e & ~kPteFlags);
+        return r_host_ + (a & kPageMask);
     }
     // Host pointer for writing at a, copying the page first if it is shared.
     uint8_t* write_ptr(uint64_t a) {
@@ -109,17 +112,35 @@ public:
 
 private:
     uint8_t* write_ptr_fast(uint64_t a) const {
+        if ((a >> kPageBits) == w_vpn_) return w_host_ + (a & kPageMask);
         if (a >> kSpaceBits) return nullptr;
         const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[a >> kTopShift] & ~kPteFlags);
         uintptr_t e = leaf[(a >> kPageBits) & (kLeafEntries - 1)];
         if ((e & (kPteW | kPteOwned)) != (kPteW | kPteOwned)) return nullptr;
-        return reinterpret_cast<uint8_t*>(e & ~kPteFlags) + (a & kPageMask);
+        w_vpn_ = a >> kPageBits;
+        w_host_ = reinterpret_cast<uint8_t*>(e & ~kPteFlags);
+        return w_host_ + (a & kPageMask);
+    }
+    // Forgets the cached translations: called before any page-table change.
+    void invalidate() const {
+        r_vpn_ = w_vpn_ = ~0ull;
     }
     uint8_t* write_slow(uint64_t a);
     uintptr_t* own_leaf(uint64_t a);     // leaf for a, copied/created if shared
     uintptr_t* own_entry(uint64_t a);    // its entry in that leaf, marked changed
     void* new_page();                    // counted against the limit
     void drop_entry(uintptr_t& e);
+
+    // One-entry translation caches in front of the page-table walk: the guest
+    // page number and host page of the last successful read walk (readable
+    // page) and write walk (owned, writable page). Filled only from a walk
+    // that passed its checks, so a hit implies the address is in the space
+    // and the permission holds; every page-table change goes through
+    // own_leaf(), fork_from(), attach() or seal(), which call invalidate().
+    mutable uint64_t r_vpn_ = ~0ull;
+    mutable const uint8_t* r_host_ = nullptr;
+    mutable uint64_t w_vpn_ = ~0ull;
+    mutable uint8_t* w_host_ = nullptr;
 
     uintptr_t top_[kTopEntries];
     Arena* arena_ = nullptr;       // pages: reset by every fork
