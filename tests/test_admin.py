@@ -3,6 +3,8 @@ loopback, on their own port and never through the tenant port."""
 
 import re
 
+import pytest
+
 import httpx
 
 from conftest import SEED_PAGE
@@ -42,3 +44,41 @@ def test_admin_paths_are_not_on_the_tenant_port(client):
     # On the tenant port these are ordinary paths, answered by the default tenant.
     for path in ("/metrics", "/stats"):
         assert client.get(path).content == SEED_PAGE
+
+
+def test_stats_json_equals_the_python_view(engine, client):
+    client.get("/")
+    with httpx.Client(base_url=f"http://127.0.0.1:{engine.admin_port}") as admin:
+        over_http = admin.get("/stats").json()
+    names = [t["name"] for t in over_http]
+    assert names == [t["name"] for t in engine.stats()]
+    # Idle tenants are identical; the ones in use only moved forward.
+    python_view = {t["name"]: t for t in engine.stats()}
+    for tenant in over_http:
+        assert tenant["requests"] <= python_view[tenant["name"]]["requests"]
+        assert set(tenant) == set(python_view[tenant["name"]])
+
+
+def test_admin_rejects_other_paths_and_methods(engine):
+    with httpx.Client(base_url=f"http://127.0.0.1:{engine.admin_port}") as admin:
+        assert admin.get("/nope").status_code == 404
+        assert admin.post("/stats").status_code == 405
+        head = admin.head("/metrics")
+        assert head.status_code == 200 and head.content == b""
+
+
+def test_admin_listens_on_loopback_only(engine):
+    # 127.0.0.2 is loopback too, but not the address the admin socket bound.
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.2:{engine.admin_port}/stats", timeout=2)
+
+
+def test_latency_histogram_counts_every_request(engine):
+    from mtd.engine.loadtest import LoadTest, LoadTestSpec
+    before = next(t for t in engine.stats() if t["name"] == "counter")
+    LoadTest(engine, LoadTestSpec(tenant="counter", requests=300, duration=0, connections=2,
+                                  threads=1)).start().wait()
+    after = next(t for t in engine.stats() if t["name"] == "counter")
+    assert after["requests"] - before["requests"] == 300
+    assert after["latency"]["count"] - before["latency"]["count"] == 300
+    assert after["sandbox_latency"]["count"] - before["sandbox_latency"]["count"] == 300
