@@ -95,8 +95,8 @@ async def until(pilot, predicate, timeout: float = 30.0) -> None:
 async def select(app, pilot, name: str) -> None:
     table = app.screen.query_one(TenantTable)
     table.focus()
-    names = [key.value for key in table.rows]
-    table.move_cursor(row=names.index(name))
+    await until(pilot, lambda: name in [key.value for key in table.rows])
+    table.move_cursor(row=[key.value for key in table.rows].index(name))
     await until(pilot, lambda: app.selected == name)
 
 

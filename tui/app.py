@@ -193,6 +193,11 @@ class ConsoleApp(App):
 
         self.push_screen(LoadTestForm(serving, self.selected, self.config.vanilla), launch)
 
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "detail":  # only the dashboard has a tenant to open
+            return isinstance(self.screen, DashboardScreen)
+        return True
+
     def action_detail(self) -> None:
         if self.selected and isinstance(self.screen, DashboardScreen):
             self.push_screen(TenantDetailScreen(self.selected))

@@ -26,9 +26,9 @@ PERCENTILES = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99.9", "p999")
                ("max", "max"), ("mean", "mean"))
 
 
-def latency_bars(title: str, latency: dict) -> Table:
+def latency_bars(latency: dict) -> Table:
     """Percentiles as bars on a log scale (1 µs .. the maximum)."""
-    table = Table(title=title, title_justify="left", box=None, padding=(0, 1), expand=False)
+    table = Table(box=None, padding=(0, 1), show_header=False)
     table.add_column("", style="bold")
     table.add_column("", justify="right")
     table.add_column("")
@@ -63,6 +63,11 @@ class TenantDetailScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = f"tenant {self.tenant}"
+        for widget_id, title in (("#detail-limits", "limits (tenant.toml)"),
+                                 ("#detail-latency", "request latency (since start)"),
+                                 ("#detail-sandbox", "time in the sandbox"),
+                                 ("#detail-error", "last error")):
+            self.query_one(widget_id).border_title = title
         if self.app.snapshot is not None:
             self.show(self.app.snapshot)
 
@@ -115,7 +120,7 @@ class TenantDetailScreen(Screen):
             f"errors: " + ("  ".join(f"{k} {v:,}" for k, v in errors.items()) or "-")))
 
         limits = self._read_limits(status.version)
-        table = Table(title="limits (tenant.toml)", title_justify="left", box=None, padding=(0, 1))
+        table = Table(box=None, padding=(0, 1), show_header=False)
         table.add_column("", style="bold")
         table.add_column("", justify="right")
         for key, value in limits.items():
@@ -124,9 +129,9 @@ class TenantDetailScreen(Screen):
             table.add_row(key.replace("_", " "), shown)
         self.query_one("#detail-limits", Static).update(table)
         self.query_one("#detail-latency", Static).update(
-            latency_bars("request latency", stats.get("latency", {})))
+            latency_bars(stats.get("latency", {})))
         self.query_one("#detail-sandbox", Static).update(
-            latency_bars("in the sandbox", stats.get("sandbox_latency", {})))
+            latency_bars(stats.get("sandbox_latency", {})))
         self.query_one("#detail-error", Static).update(self._error(status))
 
     def _error(self, status):
