@@ -1,52 +1,74 @@
 """Runs `pythran -e app.py -o app.cpp` without paying Pythran's ~1 s import on
-every build: a multiprocessing fork server imports Pythran once, and each
-translation runs in a fresh child forked from it, exactly as the command
-line would (same arguments, same messages, its own process)."""
+every build: jobs go to one long-lived worker process (pythran_worker.py)
+that imported Pythran once and forks a fresh child per job, so each job
+behaves exactly like the command line. Thread-safe; the worker is started
+on first use and restarted if it dies."""
 
 from __future__ import annotations
 
-import multiprocessing
-import os
+import itertools
+import json
+import subprocess
 import sys
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 
-_context = None
-_context_lock = threading.Lock()
+
+class _Worker:
+    def __init__(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mtd.engine.pythran_worker"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        self.pending: dict[int, Future] = {}
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read_replies, name="mtd-pythran", daemon=True).start()
+
+    def submit(self, job: dict) -> Future:
+        future: Future = Future()
+        with self.lock:
+            self.pending[job["id"]] = future
+            self.process.stdin.write(json.dumps(job) + "\n")
+            self.process.stdin.flush()
+        return future
+
+    def _read_replies(self) -> None:
+        for line in self.process.stdout:
+            answer = json.loads(line)
+            with self.lock:
+                future = self.pending.pop(answer["id"], None)
+            if future:
+                future.set_result(answer["code"])
+        with self.lock:  # the worker died: nothing pending will be answered
+            for future in self.pending.values():
+                future.set_exception(RuntimeError("the Pythran worker process exited"))
+            self.pending.clear()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
 
-def _fork_server():
-    global _context
-    with _context_lock:
-        if _context is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["pythran.run"])
-            _context = context
-        return _context
-
-
-def _translate(cwd: str, argv: list[str], log_path: str) -> None:
-    """Child process: runs Pythran's command line with output to log_path."""
-    os.chdir(cwd)
-    with open(log_path, "ab") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-    import pythran.run
-    sys.argv = ["pythran", *argv]
-    try:
-        pythran.run.run()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+_worker: _Worker | None = None
+_worker_lock = threading.Lock()
+_ids = itertools.count()
 
 
 def run_pythran(cwd: Path, argv: list[str], log_path: Path, timeout_s: float) -> int | None:
     """Pythran's exit status, or None when it ran out of time (and was killed)."""
-    process = _fork_server().Process(target=_translate, args=(str(cwd), argv, str(log_path)))
-    process.start()
-    process.join(timeout_s)
-    if process.exitcode is None:
-        process.kill()
-        process.join()
-        return None
-    return process.exitcode
+    global _worker
+    with _worker_lock:
+        if _worker is None or not _worker.alive():
+            _worker = _Worker()
+        worker = _worker
+    job = {"id": next(_ids), "cwd": str(cwd), "argv": argv, "log": str(log_path),
+           "timeout": timeout_s}
+    try:
+        # The worker enforces the time limit; the margin covers its start-up.
+        return worker.submit(job).result(timeout=timeout_s + 60)
+    except (OSError, RuntimeError):  # worker gone: one plain run instead
+        with open(log_path, "ab") as log:
+            try:
+                return subprocess.run(["pythran", *argv], cwd=cwd, stdout=log,
+                                      stderr=subprocess.STDOUT, timeout=timeout_s).returncode
+            except subprocess.TimeoutExpired:
+                return None

@@ -4,7 +4,6 @@ req/s and latency live, reloads on a key press and runs load tests."""
 from __future__ import annotations
 
 import json
-import multiprocessing.resource_tracker
 import threading
 import time
 from collections import deque
@@ -62,10 +61,6 @@ class ConsoleApp(App):
         self._history: dict[str, deque[float]] = {}
         self._stop_lock = threading.Lock()
         self._stopped = False
-        # Builds start Pythran through a multiprocessing fork server, whose
-        # resource tracker inherits sys.stderr's fd; Textual swaps sys.stderr
-        # for an object whose fileno() is -1, so start the tracker now.
-        multiprocessing.resource_tracker.ensure_running()
 
     def get_default_screen(self) -> Screen:
         return DashboardScreen()
