@@ -17,6 +17,7 @@
 #include <pythonic/types/dict.hpp>
 #endif
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -116,18 +117,38 @@ template <class Result>
 // per-size caches (tcache) are empty then, and each of the request's first
 // small mallocs takes the slow path (_int_malloc, ~100 guest instructions).
 // Filling the caches once here, before ready, lets every fork take the fast
-// path instead. Chunks of one size are adjacent and sizes ascend, so the few
-// a typical request takes sit on one or two heap pages (each page a request
-// writes is copied, 4 KiB, per request).
+// path instead. Each page a request writes is copied (4 KiB) per request, so
+// the chunks handed out first (tcache is LIFO: freed last) are taken from
+// one page: the one holding chunks of the most sizes. Some of the chunks are
+// recycled from init and lie elsewhere, so this is chosen by address.
 void prime_malloc_caches() {
     constexpr size_t kLargest = 256;  // request bytes; tcache covers up to 1032
     constexpr int kPerSize = 4;       // of glibc's 7 per size
-    void* chunks[kLargest / 16 + 1][kPerSize];
-    size_t sizes = 0;
-    for (size_t bytes = 24; bytes <= kLargest + 8; bytes += 16, ++sizes)  // one per chunk size
-        for (int i = 0; i < kPerSize; ++i) chunks[sizes][i] = std::malloc(bytes);
-    for (size_t s = sizes; s-- > 0;)
-        for (int i = kPerSize; i-- > 0;) std::free(chunks[s][i]);
+    constexpr size_t kSizes = (kLargest + 8 - 24) / 16 + 1;
+    void* chunks[kSizes][kPerSize];
+    for (size_t s = 0; s < kSizes; ++s)  // one per chunk size: 32, 48, ... bytes
+        for (int i = 0; i < kPerSize; ++i) chunks[s][i] = std::malloc(24 + 16 * s);
+    auto page = [](const void* p) { return reinterpret_cast<uintptr_t>(p) >> 12; };
+    uintptr_t best = 0;
+    size_t best_sizes = 0;
+    for (const auto& row : chunks) {
+        for (const void* candidate : row) {
+            size_t n = 0;
+            for (const auto& other : chunks)
+                for (const void* c : other)
+                    if (page(c) == page(candidate)) {
+                        ++n;
+                        break;
+                    }
+            if (n > best_sizes) best_sizes = n, best = page(candidate);
+        }
+    }
+    for (auto& row : chunks) {
+        for (void* c : row)
+            if (page(c) != best) std::free(c);
+        for (void* c : row)
+            if (page(c) == best) std::free(c);
+    }
 }
 
 }  // namespace
