@@ -57,3 +57,34 @@ def test_handler_form(forms_engine, form):
     assert response.status_code == status
     assert response.headers["content-type"] == content_type
     assert response.text == body
+
+
+RAISING = (
+    "def on_client_request(method, path, headers, body):\n"
+    "    try:\n"
+    "        value = headers['x-absent']\n"
+    "    except KeyError:\n"
+    "        value = 'caught'\n"
+    "    if path == '/raise':\n"
+    "        return 200, 'text/plain', headers['x-absent']\n"
+    "    return 200, 'text/plain', value\n")
+
+
+def test_exceptions_are_caught_in_the_handler_or_answered_500(tmp_path, cache_dir):
+    (tmp_path / "raising").mkdir()
+    (tmp_path / "raising" / "app.py").write_text(RAISING)
+    (tmp_path / "raising" / "tenant.toml").write_text("default = true\n")
+    engine = make_engine(tmp_path, cache_dir)
+    engine.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{engine.port}") as c:
+            # A raise caught by the tenant itself fits well inside the default
+            # budget (the shim primes the unwinder before ready).
+            assert [c.get("/").text for _ in range(3)] == ["caught"] * 3
+            escaped = c.get("/raise")
+        log = [r.text for r in engine.drain_logs() if r.kind == "guest"]
+    finally:
+        engine.stop()
+    assert escaped.status_code == 500
+    assert escaped.text.startswith("mtd: exception: KeyError")
+    assert any(line.startswith("on_client_request raised KeyError") for line in log)
