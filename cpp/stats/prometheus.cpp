@@ -33,7 +33,8 @@ void header(std::string& out, const char* name, const char* type, const char* he
 }
 
 // name{tenant="...",extra} value
-void sample(std::string& out, const char* name, std::string_view tenant, std::string_view extra, uint64_t value) {
+void sample_text(std::string& out, const char* name, std::string_view tenant, std::string_view extra,
+                 std::string_view value) {
     out += name;
     out += "{tenant=\"";
     append_label_value(out, tenant);
@@ -43,24 +44,18 @@ void sample(std::string& out, const char* name, std::string_view tenant, std::st
         out += extra;
     }
     out += "} ";
-    out += std::to_string(value);
+    out += value;
     out += '\n';
+}
+
+void sample(std::string& out, const char* name, std::string_view tenant, std::string_view extra, uint64_t value) {
+    sample_text(out, name, tenant, extra, std::to_string(value));
 }
 
 void sample(std::string& out, const char* name, std::string_view tenant, std::string_view extra, double value) {
     char buf[32];
-    *std::to_chars(buf, buf + sizeof buf - 1, value).ptr = '\0';  // shortest round-trip form
-    out += name;
-    out += "{tenant=\"";
-    append_label_value(out, tenant);
-    out += '"';
-    if (!extra.empty()) {
-        out += ',';
-        out += extra;
-    }
-    out += "} ";
-    out += buf;
-    out += '\n';
+    auto end = std::to_chars(buf, buf + sizeof buf, value).ptr;  // shortest round-trip form
+    sample_text(out, name, tenant, extra, std::string_view(buf, size_t(end - buf)));
 }
 
 double seconds(uint64_t ns) { return double(ns) / 1e9; }
