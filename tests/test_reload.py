@@ -90,3 +90,42 @@ def test_broken_save_keeps_last_good_version(watched):
     (root / "a" / "app.py").write_text(tenant_source("a3"))
     wait_for(lambda: get(client, "a.test").text == "a3")
     assert engine.tenants["a"].error is None
+
+
+BROKEN = {
+    "syntax": ("app.py", "def on_client_request():\n    return 'text/plain', 1 +\n",
+               "t: app.py:2: syntax error"),
+    "pythran-type": ("app.py", "def f(x):\n    return x + 'a'\n\ndef on_client_request():\n"
+                     "    return 'text/plain', str(f(1))\n", "t: app.py:5: unsupported operand"),
+    "cpp-compile": ("app.cpp", '#include "mtd_guest.h"\nint main() { nope(); }\n',
+                    "t: app.cpp:2: C++ error:"),
+    "bad-handler": ("app.py", "def on_client_request(a):\n    return 'text/plain', a\n",
+                    "t: app.py:1: on_client_request must take"),
+    "bad-toml": ("tenant.toml", "hosts = [1, 2]\n", "tenant.toml: hosts must be a list"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_each_error_kind_keeps_previous_version_serving(tmp_path, cache_dir, kind):
+    from mtd.engine import LoadFailed
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "app.py").write_text(tenant_source("good"))
+    (folder / "tenant.toml").write_text("default = true\n")
+    engine = make_engine(tmp_path, cache_dir)
+    engine.start()
+    try:
+        filename, source, message = BROKEN[kind]
+        if filename == "app.cpp":
+            (folder / "app.py").unlink()
+        (folder / filename).write_text(source)
+        with pytest.raises(LoadFailed) as info:
+            engine.reload("t")
+        assert message in str(info.value) and "\n" not in str(info.value)
+        status = engine.tenants["t"]
+        assert (status.state, status.version) == ("serving", 1)
+        assert message in status.error
+        with httpx.Client(base_url=f"http://127.0.0.1:{engine.port}") as c:
+            assert c.get("/").text == "good"
+    finally:
+        engine.stop()
