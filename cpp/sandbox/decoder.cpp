@@ -368,6 +368,34 @@ Text build_text(uint64_t base, std::span<const uint8_t> code, const std::vector<
         t.slots[i] = make(OP_FETCH_FAULT);
         t.slots[i].set_len(1);
     }
+    // Static targets inside the text: switch to the unchecked handlers.
+    static constexpr Op kStatic[kStaticJumpCount] = {OP_JAL, OP_BEQ, OP_BNE, OP_BLT, OP_BGE, OP_BLTU, OP_BGEU};
+    for (uint64_t i = 0; i < t.nslots; ++i) {
+        Decoded& d = t.slots[i];
+        for (unsigned k = 0; k < kStaticJumpCount; ++k) {
+            if (d.op != kStatic[k]) continue;
+            const int64_t target = static_cast<int64_t>(i) + (d.imm >> 1);
+            if ((d.imm & 1) == 0 && target >= 0 && static_cast<uint64_t>(target) < t.nslots)
+                d.handler = static_cast<uint16_t>(2 * OP_COUNT + 2 * k + (d.len() - 1));
+            break;
+        }
+    }
+    // Block instruction counts, from the end backwards: a block ends at a
+    // control transfer, an ecall or anything that always stops.
+    for (uint64_t j = t.nslots + 2; j-- > 0;) {
+        Decoded& d = t.slots[j];
+        const uint64_t next = j + d.len();
+        bool ends = next >= t.nslots + 2;
+        switch (d.op) {
+            case OP_JAL: case OP_JALR: case OP_BEQ: case OP_BNE: case OP_BLT: case OP_BGE:
+            case OP_BLTU: case OP_BGEU: case OP_ECALL: case OP_EBREAK: case OP_ILLEGAL:
+            case OP_FETCH_FAULT:
+                ends = true;
+                break;
+            default: break;
+        }
+        d.cnt = ends ? 1 : 1 + t.slots[next].cnt;
+    }
     return t;
 }
 

@@ -59,12 +59,28 @@ struct Decoded {
     uint8_t rs3;
     uint8_t rm;     // rounding mode for FP ops (7 = dynamic)
     int32_t imm;    // immediate, CSR number for CSR ops
+    // Instructions from this slot to the end of its basic block (the next
+    // jump, branch or ecall along the sequential path), inclusive: added to
+    // the instruction count once per block entry (build_text fills it).
+    uint32_t cnt;
 
     // Instruction length in 2-byte units (1 or 2).
-    unsigned len() const { return handler >= OP_COUNT ? 2 : 1; }
+    unsigned len() const {
+        if (handler >= 2 * OP_COUNT) return ((handler - 2 * OP_COUNT) & 1) + 1;
+        return handler >= OP_COUNT ? 2 : 1;
+    }
     void set_len(unsigned len) { handler = static_cast<uint16_t>(op + (len == 2 ? OP_COUNT : 0)); }
 };
-static_assert(sizeof(Decoded) == 12);
+static_assert(sizeof(Decoded) == 16);
+
+// Direct jumps and branches whose target build_text proved to be inside the
+// text get a handler from this extra range (2 * OP_COUNT + 2 * i + len - 1),
+// which skips the runtime target range check.
+// clang-format off
+#define MTD_STATIC_JUMPS(X) X(JAL) X(BEQ) X(BNE) X(BLT) X(BGE) X(BLTU) X(BGEU)
+// clang-format on
+inline constexpr unsigned kStaticJumpCount = 7;
+inline constexpr unsigned kHandlerCount = 2 * OP_COUNT + 2 * kStaticJumpCount;
 
 // Decodes one instruction (16 or 32 bits; `avail` bytes are readable).
 Decoded decode(uint32_t bits, unsigned avail);

@@ -8,8 +8,9 @@
 //  - every data access goes through Memory's checked load/store;
 //  - control transfers are range-checked against the decoded text, and
 //    running off its end lands on a FETCH_FAULT sentinel;
-//  - the instruction budget is checked at every jump, taken branch and ecall
-//    (straight-line code between them is bounded by the text size).
+//  - the instruction budget is checked at every jump and taken branch, and
+//    on every entry (straight-line code between them is bounded by the text
+//    size); instructions are counted per block, exactly (see ENTER).
 #pragma GCC optimize("no-gcse")  // recommended for computed-goto dispatch
 #include <cmath>
 #include <cstring>
@@ -94,11 +95,13 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
     static void* const labels[] = {
 #define MTD_OP_LABEL1(name) &&op_##name##_1,
 #define MTD_OP_LABEL2(name) &&op_##name##_2,
-        MTD_OPS(MTD_OP_LABEL1) MTD_OPS(MTD_OP_LABEL2)
+#define MTD_OP_LABELS(name) &&op_##name##_S1, &&op_##name##_S2,
+        MTD_OPS(MTD_OP_LABEL1) MTD_OPS(MTD_OP_LABEL2) MTD_STATIC_JUMPS(MTD_OP_LABELS)
 #undef MTD_OP_LABEL1
 #undef MTD_OP_LABEL2
+#undef MTD_OP_LABELS
     };
-    static_assert(sizeof(labels) / sizeof(labels[0]) == 2 * OP_COUNT);
+    static_assert(sizeof(labels) / sizeof(labels[0]) == kHandlerCount);
 
     uint64_t* const x = h.x;
     uint64_t* const f = h.f;
@@ -115,17 +118,28 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
 
 #define PC (base + (static_cast<uint64_t>(d - dc) << 1))
 #define DISPATCH() goto* labels[d->handler]
+    // Instructions are counted per basic block: entering a block at slot d
+    // adds d->cnt (the instructions from d to the block's end), so the count
+    // is exact at every jump, and at any other point n - d->cnt is the number
+    // retired before d (what `out` stores).
 #define NEXT()             \
     do {                   \
         d += STEP;         \
-        ++n;               \
         DISPATCH();        \
+    } while (0)
+    // Enter the block at nd_: budget check on the count including the jump.
+#define ENTER(nd)                                                 \
+    do {                                                          \
+        const uint64_t before_ = n;                               \
+        d = (nd);                                                 \
+        n += d->cnt;                                              \
+        if (__builtin_expect(before_ >= limit, 0)) goto stop_budget; \
+        DISPATCH();                                               \
     } while (0)
     // Jump to an absolute guest address (already even).
 #define JUMP_TO(target)                                           \
     do {                                                          \
         const uint64_t t_ = (target);                             \
-        ++n;                                                      \
         if (__builtin_expect((t_ - base) >= nslots * 2, 0)) {     \
             h.pc = t_;                                            \
             h.fault = Fault::Fetch;                               \
@@ -133,15 +147,12 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
             result = Stop::Fault;                                 \
             goto out_pc_set;                                      \
         }                                                         \
-        d = dc + ((t_ - base) >> 1);                              \
-        if (__builtin_expect(n >= limit, 0)) goto stop_budget;    \
-        DISPATCH();                                               \
+        ENTER(dc + ((t_ - base) >> 1));                           \
     } while (0)
     // pc-relative jump: pointer arithmetic on the cache, no pc needed.
 #define JUMP_REL(imm)                                                 \
     do {                                                              \
         const Decoded* nd_ = d + ((imm) >> 1);                        \
-        ++n;                                                          \
         if (__builtin_expect(nd_ < dc || nd_ >= dc_end, 0)) {         \
             const uint64_t t_ = PC + static_cast<int64_t>(imm);       \
             h.pc = t_;                                                \
@@ -150,10 +161,12 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
             result = Stop::Fault;                                     \
             goto out_pc_set;                                          \
         }                                                             \
-        d = nd_;                                                      \
-        if (__builtin_expect(n >= limit, 0)) goto stop_budget;        \
-        DISPATCH();                                                   \
+        ENTER(nd_);                                                   \
     } while (0)
+    // Target validated by build_text: imm is even, so imm / 2 slots of 16 bytes.
+#define JUMP_STATIC()                                                 \
+    ENTER(reinterpret_cast<const Decoded*>(reinterpret_cast<const char*>(d) + \
+                                           static_cast<int64_t>(d->imm) * 8))
 #define FAULT(kind, addr)          \
     do {                           \
         h.fault = (kind);          \
@@ -174,14 +187,13 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
             result = Stop::Fault;
             goto out_pc_set;
         }
-        d = dc + (off >> 1);
-        if (n >= limit) goto stop_budget;
-        DISPATCH();
+        ENTER(dc + (off >> 1));
     }
 
 #define MTD_CAT2(a, b) a##b
 #define MTD_CAT(a, b) MTD_CAT2(a, b)
 #define H(name) MTD_CAT(op_##name##_, STEP)
+#define HS(name) MTD_CAT(op_##name##_S, STEP)
 #define STEP 1
 #include "interpreter_ops.inc"
 #undef STEP
@@ -199,6 +211,7 @@ stop_fault:
     result = Stop::Fault;
 out:
     h.pc = PC;
+    n -= d->cnt;
 out_pc_set:
     h.instret = n;
     h.x[0] = 0;

@@ -67,15 +67,29 @@ public:
         }
         return write_bytes(a, &v, sizeof(T));
     }
+    // Translation-cache hits for a naturally aligned T (so it cannot cross
+    // the page): host pointer, or nullptr (then use load/store/read_ptr).
+    template <class T>
+    const uint8_t* read_hit(uint64_t a) const {
+        if (__builtin_expect((a >> kPageBits) == r_vpn_ && (a & (sizeof(T) - 1)) == 0, 1))
+            return reinterpret_cast<const uint8_t*>(a + r_off_);
+        return nullptr;
+    }
+    template <class T>
+    uint8_t* write_hit(uint64_t a) const {
+        if (__builtin_expect((a >> kPageBits) == w_vpn_ && (a & (sizeof(T) - 1)) == 0, 1))
+            return reinterpret_cast<uint8_t*>(a + w_off_);
+        return nullptr;
+    }
     const uint8_t* read_ptr(uint64_t a) const {
-        if ((a >> kPageBits) == r_vpn_) return r_host_ + (a & kPageMask);
+        if ((a >> kPageBits) == r_vpn_) return reinterpret_cast<const uint8_t*>(a + r_off_);
         if (a >> kSpaceBits) return nullptr;
         const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[a >> kTopShift] & ~kPteFlags);
         uintptr_t e = leaf[(a >> kPageBits) & (kLeafEntries - 1)];
         if (!(e & kPteR)) return nullptr;
         r_vpn_ = a >> kPageBits;
-        r_host_ = reinterpret_cast<const uint8_t*>(e & ~kPteFlags);
-        return r_host_ + (a & kPageMask);
+        r_off_ = (e & ~kPteFlags) - (a & ~kPageMask);
+        return reinterpret_cast<const uint8_t*>(a + r_off_);
     }
     // Host pointer for writing at a, copying the page first if it is shared.
     uint8_t* write_ptr(uint64_t a) {
@@ -112,14 +126,14 @@ public:
 
 private:
     uint8_t* write_ptr_fast(uint64_t a) const {
-        if ((a >> kPageBits) == w_vpn_) return w_host_ + (a & kPageMask);
+        if ((a >> kPageBits) == w_vpn_) return reinterpret_cast<uint8_t*>(a + w_off_);
         if (a >> kSpaceBits) return nullptr;
         const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[a >> kTopShift] & ~kPteFlags);
         uintptr_t e = leaf[(a >> kPageBits) & (kLeafEntries - 1)];
         if ((e & (kPteW | kPteOwned)) != (kPteW | kPteOwned)) return nullptr;
         w_vpn_ = a >> kPageBits;
-        w_host_ = reinterpret_cast<uint8_t*>(e & ~kPteFlags);
-        return w_host_ + (a & kPageMask);
+        w_off_ = (e & ~kPteFlags) - (a & ~kPageMask);
+        return reinterpret_cast<uint8_t*>(a + w_off_);
     }
     // Forgets the cached translations: called before any page-table change.
     void invalidate() const {
@@ -138,9 +152,9 @@ private:
     // and the permission holds; every page-table change goes through
     // own_leaf(), fork_from(), attach() or seal(), which call invalidate().
     mutable uint64_t r_vpn_ = ~0ull;
-    mutable const uint8_t* r_host_ = nullptr;
+    mutable uintptr_t r_off_ = 0;  // host page - guest page address
     mutable uint64_t w_vpn_ = ~0ull;
-    mutable uint8_t* w_host_ = nullptr;
+    mutable uintptr_t w_off_ = 0;
 
     uintptr_t top_[kTopEntries];
     Arena* arena_ = nullptr;       // pages: reset by every fork
