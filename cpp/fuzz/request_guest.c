@@ -1,7 +1,6 @@
 /* The tenant behind fuzz_request: built at fuzz-build time with
  * riscv64-linux-gnu-gcc -static -nostdlib -ffreestanding (no glibc: its
- * start-up is not what this target fuzzes, and see the note in
- * fuzz_request.cpp). Every request reads a control block from
+ * start-up is not what this target fuzzes). Every request reads a control block from
  * the start of the body, then every request field into a buffer with the
  * capacity the control block chose (sometimes with hostile pointers or
  * capacities), and answers with a status, content type and body made of

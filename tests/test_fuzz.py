@@ -1,0 +1,41 @@
+"""A short libFuzzer run of every target in cpp/fuzz (./mtd fuzz).
+
+Optional tooling: skipped unless clang-14 and its libFuzzer runtime are
+installed. The instrumented build is kept in build/fuzz and only rebuilt when
+sources change (the first build takes a few minutes on 2 cores)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TARGETS = ["fuzz_elf", "fuzz_instructions", "fuzz_request"]
+
+
+def _libfuzzer_available() -> bool:
+    clang = shutil.which("clang++-14")
+    if clang is None:
+        return False
+    runtime = subprocess.run([clang, "-print-file-name=libclang_rt.fuzzer-x86_64.a"],
+                             capture_output=True, text=True).stdout.strip()
+    return Path(runtime).is_file()
+
+
+pytestmark = pytest.mark.skipif(
+    not _libfuzzer_available(), reason="clang-14 not installed (apt-get install clang-14 libclang-rt-14-dev)")
+
+
+def test_fuzz_targets_short_run():
+    # 3 s or 2000 inputs per target, whichever comes first.
+    proc = subprocess.run([str(REPO / "mtd"), "fuzz", "3", "-runs=2000"], cwd=REPO,
+                          capture_output=True, text=True, timeout=900)
+    report = proc.stdout + proc.stderr[-4000:]
+    assert proc.returncode == 0, report
+    for target in TARGETS:
+        line = next((l for l in proc.stdout.splitlines() if l.startswith(target)), None)
+        assert line is not None, report
+        assert "crashes 0" in line, report
