@@ -108,7 +108,6 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
     const Decoded* const dc = t.slots.data();
     const uint64_t base = t.base;
     const uint64_t nslots = t.nslots;
-    const Decoded* const dc_end = dc + nslots;
     uint64_t n = h.instret;
     const Decoded* d;
     Stop result;
@@ -136,32 +135,32 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
         if (__builtin_expect(before_ >= limit, 0)) goto stop_budget; \
         DISPATCH();                                               \
     } while (0)
+    // A control transfer outside the decoded text: fault with pc = target.
+#define FETCH_FAULT_AT(target)                                    \
+    do {                                                          \
+        h.pc = (target);                                          \
+        h.fault = Fault::Fetch;                                   \
+        h.fault_addr = h.pc;                                      \
+        result = Stop::Fault;                                     \
+        goto out_pc_set;                                          \
+    } while (0)
     // Jump to an absolute guest address (already even).
 #define JUMP_TO(target)                                           \
     do {                                                          \
         const uint64_t t_ = (target);                             \
-        if (__builtin_expect((t_ - base) >= nslots * 2, 0)) {     \
-            h.pc = t_;                                            \
-            h.fault = Fault::Fetch;                               \
-            h.fault_addr = t_;                                    \
-            result = Stop::Fault;                                 \
-            goto out_pc_set;                                      \
-        }                                                         \
+        if (__builtin_expect((t_ - base) >= nslots * 2, 0)) FETCH_FAULT_AT(t_); \
         ENTER(dc + ((t_ - base) >> 1));                           \
     } while (0)
-    // pc-relative jump: pointer arithmetic on the cache, no pc needed.
+    // pc-relative jump. The target slot is computed and range-checked as an
+    // integer: forming an out-of-range pointer first would be undefined
+    // behaviour, and a compiler may then drop the check.
 #define JUMP_REL(imm)                                                 \
     do {                                                              \
-        const Decoded* nd_ = d + ((imm) >> 1);                        \
-        if (__builtin_expect(nd_ < dc || nd_ >= dc_end, 0)) {         \
-            const uint64_t t_ = PC + static_cast<int64_t>(imm);       \
-            h.pc = t_;                                                \
-            h.fault = Fault::Fetch;                                   \
-            h.fault_addr = t_;                                        \
-            result = Stop::Fault;                                     \
-            goto out_pc_set;                                          \
-        }                                                             \
-        ENTER(nd_);                                                   \
+        const uint64_t slot_ = static_cast<uint64_t>(d - dc) +        \
+                               static_cast<uint64_t>(static_cast<int64_t>(imm) >> 1); \
+        if (__builtin_expect(slot_ >= nslots, 0))                     \
+            FETCH_FAULT_AT(PC + static_cast<int64_t>(imm));           \
+        ENTER(dc + slot_);                                            \
     } while (0)
     // Target validated by build_text: imm is even, so imm / 2 slots of 16 bytes.
 #define JUMP_STATIC()                                                 \
