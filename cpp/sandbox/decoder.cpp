@@ -345,7 +345,8 @@ Decoded decode(uint32_t in, unsigned avail) {
     return decode32(in);
 }
 
-Text build_text(uint64_t base, std::span<const uint8_t> code, const std::vector<bool>& exec) {
+Text build_text(uint64_t base, std::span<const uint8_t> code, const std::vector<bool>& exec,
+                const std::vector<std::pair<uint64_t, Native>>& natives) {
     Text t;
     t.base = base;
     t.nslots = code.size() / 2;
@@ -366,6 +367,12 @@ Text build_text(uint64_t base, std::span<const uint8_t> code, const std::vector<
     }
     for (uint64_t i = t.nslots; i < t.nslots + 2; ++i) {
         t.slots[i] = make(OP_FETCH_FAULT);
+        t.slots[i].set_len(1);
+    }
+    for (const auto& [addr, id] : natives) {
+        const uint64_t i = (addr - base) / 2;
+        if (addr < base || (addr & 1) || i >= t.nslots || !exec[(addr - base) >> kPageBits]) continue;
+        t.slots[i] = make(OP_NATIVE, 0, 0, 0, static_cast<int32_t>(id));
         t.slots[i].set_len(1);
     }
     // Static targets inside the text: switch to the unchecked handlers.
@@ -389,7 +396,7 @@ Text build_text(uint64_t base, std::span<const uint8_t> code, const std::vector<
         switch (d.op) {
             case OP_JAL: case OP_JALR: case OP_BEQ: case OP_BNE: case OP_BLT: case OP_BGE:
             case OP_BLTU: case OP_BGEU: case OP_ECALL: case OP_EBREAK: case OP_ILLEGAL:
-            case OP_FETCH_FAULT:
+            case OP_FETCH_FAULT: case OP_NATIVE:
                 ends = true;
                 break;
             default: break;

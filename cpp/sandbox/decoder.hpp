@@ -5,7 +5,10 @@
 #pragma once
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
+
+#include "natives.hpp"
 
 namespace mtd::sandbox::detail {
 
@@ -33,7 +36,8 @@ namespace mtd::sandbox::detail {
     X(FADD_D) X(FSUB_D) X(FMUL_D) X(FDIV_D) X(FSQRT_D) X(FSGNJ_D) X(FSGNJN_D) X(FSGNJX_D) \
     X(FMIN_D) X(FMAX_D) X(FCVT_W_D) X(FCVT_WU_D) X(FCVT_L_D) X(FCVT_LU_D) X(FMV_X_D) \
     X(FEQ_D) X(FLT_D) X(FLE_D) X(FCLASS_D) X(FCVT_D_W) X(FCVT_D_WU) X(FCVT_D_L) X(FCVT_D_LU) X(FMV_D_X) \
-    X(FCVT_S_D) X(FCVT_D_S)
+    X(FCVT_S_D) X(FCVT_D_S) \
+    X(NATIVE)
 // clang-format on
 
 enum Op : uint8_t {
@@ -93,6 +97,9 @@ struct Text {
 
 // Builds the cache for [base, base + code.size()); `exec[i]` says whether
 // the page i of that range is executable (others decode to FETCH_FAULT).
-Text build_text(uint64_t base, std::span<const uint8_t> code, const std::vector<bool>& exec);
+// The entry slot of each function in `natives` becomes OP_NATIVE (imm = the
+// builtin): see natives.hpp.
+Text build_text(uint64_t base, std::span<const uint8_t> code, const std::vector<bool>& exec,
+                const std::vector<std::pair<uint64_t, Native>>& natives = {});
 
 }  // namespace mtd::sandbox::detail

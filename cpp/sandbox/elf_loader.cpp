@@ -87,7 +87,7 @@ std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
         if (p.p_type == PT_LOAD && (p.p_flags & PF_X))
             for (uint64_t a = page_down(p.p_vaddr); a < p.p_vaddr + p.p_memsz; a += kPageSize)
                 exec_pages[(a - exec_lo) / kPageSize] = true;
-    text = build_text(exec_lo, code, exec_pages);
+    text = build_text(exec_lo, code, exec_pages, find_natives(elf, exec_lo, exec_hi));
     core.text = &text;
     mem.layout.exec_lo = exec_lo;
     mem.layout.exec_hi = exec_hi;
