@@ -94,6 +94,21 @@ def test_tenants_share_no_writable_page(tmp_path, cache_dir):
     assert (alpha_secret, beta_secret) == ("alpha", "beta")
 
 
+def test_requests_never_see_earlier_writes(tmp_path, cache_dir):
+    # One worker thread, so every request forks into the same machine, which
+    # keeps the pages the previous request copied and must undo its writes.
+    add_tenant(tmp_path, "scribble", (GUEST_TENANTS / "scribble.cpp").read_text(),
+               toml='hosts = ["scribble.test"]\n')
+    engine = make_engine(tmp_path, cache_dir, threads=1)
+    engine.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{engine.port}", timeout=10) as c:
+            answers = [c.get("/", headers={"Host": "scribble.test"}).text for _ in range(12)]
+    finally:
+        engine.stop()
+    assert answers == ["clean\n"] * 12
+
+
 INIT_LOOP = '#include "mtd_guest.h"\nint main() { for (volatile int i = 0;; i = i + 1) {} }\n'
 INIT_EXIT = '#include "mtd_guest.h"\nint main() { return 4; }\n'
 INIT_FAULT = '#include "mtd_guest.h"\nint main() { return *(volatile int *)8; }\n'

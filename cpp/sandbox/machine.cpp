@@ -11,7 +11,7 @@
 namespace mtd::sandbox {
 
 struct Machine::State final : detail::SysEnv {
-    detail::Arena arena;       // this thread's copied pages; reset, never freed
+    detail::Arena arena;       // this thread's copied pages, kept while the program stays the same
     detail::Arena leaf_arena;  // copied leaves, kept while the program stays the same
     detail::Core core;
     uint64_t last_program = 0;  // id of the master the top level came from
@@ -26,6 +26,7 @@ struct Machine::State final : detail::SysEnv {
 
 Machine::Machine() : state_(std::make_unique<State>()) {
     state_->core.mem.attach(&state_->arena, 0, &state_->leaf_arena);
+    state_->core.mem.keep_copies();  // without it (no address space to reserve) forks just copy more
 }
 Machine::~Machine() = default;
 

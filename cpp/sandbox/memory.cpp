@@ -1,5 +1,7 @@
 #include "memory.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 
 namespace mtd::sandbox::detail {
@@ -12,6 +14,23 @@ static const uintptr_t kZeroPage = reinterpret_cast<uintptr_t>(g_zero_page);
 
 Memory::Memory() {
     std::fill(std::begin(top_), std::end(top_), kEmptyTop);
+}
+
+Memory::~Memory() {
+    if (copies_) munmap(copies_, (kSpaceSize >> kPageBits) * sizeof(PageCopy));
+    delete[] touched_;
+}
+
+bool Memory::keep_copies() {
+    if (copies_) return true;
+    // One entry per guest page: only the entries of pages a request writes
+    // are ever touched, so the reservation costs next to no memory.
+    void* p = mmap(nullptr, (kSpaceSize >> kPageBits) * sizeof(PageCopy), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return false;
+    copies_ = static_cast<PageCopy*>(p);
+    touched_ = new uint32_t[kMaxTouched];
+    return true;
 }
 
 void Memory::attach(Arena* arena, uint64_t limit_bytes, Arena* leaf_arena) {
@@ -27,6 +46,9 @@ void Memory::attach(Arena* arena, uint64_t limit_bytes, Arena* leaf_arena) {
     copied_ = 0;
     oom_ = false;
     ndirty_ = 0;
+    ntouched_ = 0;
+    touched_overflow_ = false;
+    ++gen_;
     std::fill(std::begin(top_), std::end(top_), kEmptyTop);
     layout = Layout{};
 }
@@ -45,30 +67,52 @@ void* Memory::new_page() {
     return p;
 }
 
+bool Memory::charge_leaf(uint64_t ti) {
+    // First change to this leaf in this request: charged like a copy even
+    // when the copy kept from an earlier request is reused.
+    if (charged_[ti]) return true;
+    if (used_ + kPageSize > limit_) {
+        oom_ = true;
+        return false;
+    }
+    used_ += kPageSize;
+    charged_[ti] = true;
+    dirty_[ndirty_++] = static_cast<uint16_t>(ti);
+    return true;
+}
+
+bool Memory::touch(uint64_t a) {
+    PageCopy& copy = copies_[a >> kPageBits];
+    if (copy.gen == gen_) return true;
+    // Kept from an earlier request: charged as if copied now, leaf included.
+    if (!charge_leaf(a >> kTopShift)) return false;
+    if (used_ + kPageSize > limit_) {
+        oom_ = true;
+        return false;
+    }
+    used_ += kPageSize;
+    copy.gen = gen_;
+    if (ntouched_ < kMaxTouched)
+        touched_[ntouched_++] = static_cast<uint32_t>(a >> kPageBits);
+    else
+        touched_overflow_ = true;
+    return true;
+}
+
 uintptr_t* Memory::own_leaf(uint64_t a) {
     invalidate();  // the caller is about to change an entry of this leaf
     const uint64_t ti = a >> kTopShift;
+    if (!charge_leaf(ti)) return nullptr;
     uintptr_t& t = top_[ti];
-    if (!charged_[ti]) {
-        // First change to this leaf in this request: charged like a copy
-        // even when the copy kept from an earlier request is reused.
-        if (used_ + kPageSize > limit_) {
+    if (!(t & kPteOwned)) {
+        auto* leaf = static_cast<uintptr_t*>(leaf_arena_->alloc_page());
+        if (!leaf) {
             oom_ = true;
             return nullptr;
         }
-        if (!(t & kPteOwned)) {
-            auto* leaf = static_cast<uintptr_t*>(leaf_arena_->alloc_page());
-            if (!leaf) {
-                oom_ = true;
-                return nullptr;
-            }
-            std::memcpy(leaf, reinterpret_cast<const void*>(t & ~kPteFlags), kPageSize);
-            copied_ += kPageSize;
-            t = reinterpret_cast<uintptr_t>(leaf) | kPteOwned;
-        }
-        used_ += kPageSize;
-        charged_[ti] = true;
-        dirty_[ndirty_++] = static_cast<uint16_t>(ti);
+        std::memcpy(leaf, reinterpret_cast<const void*>(t & ~kPteFlags), kPageSize);
+        copied_ += kPageSize;
+        t = reinterpret_cast<uintptr_t>(leaf) | kPteOwned;
     }
     return reinterpret_cast<uintptr_t*>(t & ~kPteFlags);
 }
@@ -92,10 +136,18 @@ uint8_t* Memory::write_slow(uint64_t a) {
         if (!own) return nullptr;
         void* page = new_page();
         if (!page) return nullptr;
-        std::memcpy(page, reinterpret_cast<const void*>(e & ~kPteFlags), kPageSize);
+        const auto* source = reinterpret_cast<const uint8_t*>(e & ~kPteFlags);
+        std::memcpy(page, source, kPageSize);
         copied_ += kPageSize;
         e = reinterpret_cast<uintptr_t>(page) | (e & kPteFlags) | kPteOwned;
         *own = e;
+        if (copies_) {
+            copies_[a >> kPageBits] = PageCopy{source, 0, gen_};
+            if (ntouched_ < kMaxTouched)
+                touched_[ntouched_++] = static_cast<uint32_t>(a >> kPageBits);
+            else
+                touched_overflow_ = true;
+        }
     }
     return reinterpret_cast<uint8_t*>(e & ~kPteFlags) + (a & kPageMask);
 }
@@ -123,9 +175,9 @@ bool Memory::write_bytes(uint64_t a, const void* src, uint64_t n) {
     }
     auto* in = static_cast<const uint8_t*>(src);
     while (n) {
-        uint8_t* p = write_ptr(a);
+        const uint64_t chunk = std::min<uint64_t>(n, kPageSize - (a & kPageMask));
+        uint8_t* p = write_ptr(a, chunk);
         if (!p) return false;
-        uint64_t chunk = std::min<uint64_t>(n, kPageSize - (a & kPageMask));
         std::memcpy(p, in, chunk);
         in += chunk;
         a += chunk;
@@ -134,22 +186,11 @@ bool Memory::write_bytes(uint64_t a, const void* src, uint64_t n) {
     return true;
 }
 
-bool Memory::fill_bytes(uint64_t a, uint8_t byte, uint64_t n) {
-    while (n) {
-        uint8_t* p = write_ptr(a);
-        if (!p) return false;
-        uint64_t chunk = std::min<uint64_t>(n, kPageSize - (a & kPageMask));
-        std::memset(p, byte, chunk);
-        a += chunk;
-        n -= chunk;
-    }
-    return true;
-}
-
-void Memory::drop_entry(uintptr_t& e) {
+void Memory::drop_entry(uint64_t a, uintptr_t& e) {
     if ((e & kPteOwned) && arena_) {
         arena_->free_page(reinterpret_cast<void*>(e & ~kPteFlags));
-        used_ -= kPageSize;
+        // A kept page this request has not written was never charged.
+        if (!copies_ || copies_[a >> kPageBits].gen == gen_) used_ -= kPageSize;
     }
     e = 0;
 }
@@ -160,7 +201,7 @@ bool Memory::map_anon(uint64_t a, uint64_t len, uintptr_t prot) {
         uintptr_t* own = own_entry(p);
         if (!own) return false;
         uintptr_t& e = *own;
-        drop_entry(e);
+        drop_entry(p, e);
         e = kZeroPage | (prot & (kPteR | kPteW | kPteX)) | kPteMapped;
     }
     return true;
@@ -177,7 +218,7 @@ void Memory::unmap(uint64_t a, uint64_t len) {
         if (!leaf[(p >> kPageBits) & (kLeafEntries - 1)]) continue;
         uintptr_t* own = own_entry(p);
         if (!own) return;  // out of memory for the leaf copy: leave it mapped
-        drop_entry(*own);
+        drop_entry(p, *own);
     }
 }
 
@@ -285,21 +326,50 @@ void Memory::seal() {
     limit_ = 0;
 }
 
+void Memory::restore_copies(const Memory& master) {
+    constexpr uintptr_t kSame = kPteR | kPteW | kPteX | kPteMapped;
+    for (uint64_t k = 0; k < ntouched_; ++k) {
+        const uint64_t vpn = touched_[k], ti = vpn >> kLeafBits, i = vpn & (kLeafEntries - 1);
+        const uintptr_t e = reinterpret_cast<const uintptr_t*>(top_[ti] & ~kPteFlags)[i];
+        const uintptr_t from = reinterpret_cast<const uintptr_t*>(master.top_[ti] & ~kPteFlags)[i];
+        PageCopy& copy = copies_[vpn];
+        // Still our copy of the master's page, mapped as the master maps it
+        // (not unmapped, remapped or mprotected since): put back the lines
+        // written, and it equals the master's page again.
+        if (!(e & kPteOwned) || copy.source != reinterpret_cast<const uint8_t*>(from & ~kPteFlags) ||
+            (e & kSame) != (from & kSame))
+            continue;
+        auto* page = reinterpret_cast<uint8_t*>(e & ~kPteFlags);
+        for (uint64_t b = copy.lines; b; b &= b - 1) {
+            const uint64_t off = static_cast<uint64_t>(__builtin_ctzll(b)) << kLineBits;
+            std::memcpy(page + off, copy.source + off, 1u << kLineBits);
+        }
+        copy.lines = 0;
+        changed_[ti][i >> 6] &= ~(1ull << (i & 63));  // keep the entry
+    }
+}
+
 void Memory::fork_from(const Memory& master, bool same_master) {
     invalidate();
-    // Leaves the previous request changed: put back the entries it changed
-    // (pages it copied or mapped go back to the arena with its reset below).
-    // Every kept leaf then equals the master's again.
+    // A fork of the same master reuses what the last one left: leaves (and
+    // with keep_copies(), pages) that equal the master's again once the
+    // last request's changes are undone. Too many changes: start afresh.
+    const bool reuse = same_master && !touched_overflow_;
+    if (reuse && copies_) restore_copies(master);
+    // Leaves the previous request changed: put back the entries it changed,
+    // releasing pages it copied or mapped there. Every kept leaf then equals
+    // the master's again, except for the entries of kept pages.
     for (uint32_t k = 0; k < ndirty_; ++k) {
         const uint16_t ti = dirty_[k];
         charged_[ti] = false;
         uint64_t* bits = changed_[ti];
-        if (same_master) {
+        if (reuse) {
             auto* leaf = reinterpret_cast<uintptr_t*>(top_[ti] & ~kPteFlags);
             const auto* from = reinterpret_cast<const uintptr_t*>(master.top_[ti] & ~kPteFlags);
             for (uint64_t w = 0; w < kLeafEntries / 64; ++w) {
                 for (uint64_t b = bits[w]; b; b &= b - 1) {
                     const uint64_t i = w * 64 + static_cast<uint64_t>(__builtin_ctzll(b));
+                    if (leaf[i] & kPteOwned) arena_->free_page(reinterpret_cast<void*>(leaf[i] & ~kPteFlags));
                     leaf[i] = from[i];
                 }
                 bits[w] = 0;
@@ -308,17 +378,20 @@ void Memory::fork_from(const Memory& master, bool same_master) {
             std::fill(bits, bits + kLeafEntries / 64, 0);
         }
     }
-    if (!same_master) {
+    if (!reuse) {
         // Another master: its leaves are not ours to keep.
         std::memcpy(top_, master.top_, sizeof top_);
         if (leaf_arena_ != arena_) leaf_arena_->reset();
     }
+    if (!reuse || !copies_) arena_->reset();
     ndirty_ = 0;
+    ntouched_ = 0;
+    touched_overflow_ = false;
+    ++gen_;
     used_ = 0;
     copied_ = 0;
     oom_ = false;
     layout = master.layout;
-    arena_->reset();
 }
 
 }  // namespace mtd::sandbox::detail

@@ -7,10 +7,13 @@
 //
 // A fork of the master it forked last time keeps its copied leaves: it puts
 // back only the leaf entries the previous request changed (a bitmap per
-// leaf says which), so a steady-state request copies only the data pages it
-// writes. Leaves still count against the request's memory limit exactly as
-// if they were copied afresh (once per leaf a request changes), so limits do
-// not depend on what ran before. Anonymous memory
+// leaf says which). With keep_copies() it also keeps its copied pages: every
+// write marks the 64-byte lines it touches, and the next fork copies back
+// only those lines from the master, so a steady-state request copies a few
+// hundred bytes instead of whole pages. Leaves and kept pages still count
+// against the request's memory limit exactly as if they were copied afresh
+// (once per leaf or page a request writes), so limits do not depend on what
+// ran before. Anonymous memory
 // (brk, mmap, stack) starts as the shared zero page, so it costs nothing
 // until written, yet reads as zeros. Unmapped pages have entry 0 and fault.
 #pragma once
@@ -43,10 +46,17 @@ struct Layout {
 class Memory {
 public:
     Memory();
+    ~Memory();
+    Memory(const Memory&) = delete;
+    Memory& operator=(const Memory&) = delete;
     // Empty address space. Pages come from `arena`; leaves from `leaf_arena`
     // (nullptr: `arena` too). A Machine passes its own leaf arena so that
     // leaves outlive the per-request reset of `arena`.
     void attach(Arena* arena, uint64_t limit_bytes, Arena* leaf_arena = nullptr);
+    // A per-thread fork (Machine): keep copied pages from one request to the
+    // next of the same master. `arena` is then reset only when the master
+    // changes. False if the host cannot reserve the bookkeeping.
+    bool keep_copies();
 
     // ---- checked guest access (false = fault; oom() says if it was the cap)
     template <class T>
@@ -60,8 +70,9 @@ public:
     }
     template <class T>
     bool store(uint64_t a, T v) {
-        uint8_t* p = write_ptr_fast(a);
-        if (__builtin_expect(p != nullptr && (a & kPageMask) <= kPageSize - sizeof(T), 1)) {
+        if (__builtin_expect((a & kPageMask) <= kPageSize - sizeof(T), 1)) {
+            uint8_t* p = write_ptr(a, sizeof(T));
+            if (!p) return false;
             std::memcpy(p, &v, sizeof(T));
             return true;
         }
@@ -75,10 +86,13 @@ public:
             return reinterpret_cast<const uint8_t*>(a + r_off_);
         return nullptr;
     }
+    // A hit counts as the write: it marks the line (see keep_copies()).
     template <class T>
-    uint8_t* write_hit(uint64_t a) const {
-        if (__builtin_expect((a >> kPageBits) == w_vpn_ && (a & (sizeof(T) - 1)) == 0, 1))
+    uint8_t* write_hit(uint64_t a) {
+        if (__builtin_expect((a >> kPageBits) == w_vpn_ && (a & (sizeof(T) - 1)) == 0, 1)) {
+            *w_lines_ |= 1ull << ((a & kPageMask) >> kLineBits);
             return reinterpret_cast<uint8_t*>(a + w_off_);
+        }
         return nullptr;
     }
     const uint8_t* read_ptr(uint64_t a) const {
@@ -91,14 +105,22 @@ public:
         r_off_ = (e & ~kPteFlags) - (a & ~kPageMask);
         return reinterpret_cast<const uint8_t*>(a + r_off_);
     }
-    // Host pointer for writing at a, copying the page first if it is shared.
-    uint8_t* write_ptr(uint64_t a) {
+    // Host pointer for writing len bytes at a (inside one page), copying the
+    // page first if it is shared. The caller must write only those bytes:
+    // they are what the next fork copies back.
+    uint8_t* write_ptr(uint64_t a, uint64_t len) {
         uint8_t* p = write_ptr_fast(a);
-        return p ? p : write_slow(a);
+        if (!p) {
+            if (!write_slow(a)) return nullptr;
+            p = write_ptr_fast(a);
+            if (!p) return nullptr;
+        }
+        const uint64_t lo = (a & kPageMask) >> kLineBits, hi = ((a & kPageMask) + len - 1) >> kLineBits;
+        *w_lines_ |= (~0ull >> (63 - (hi - lo))) << lo;
+        return p;
     }
     bool read_bytes(uint64_t a, void* dst, uint64_t n) const;
     bool write_bytes(uint64_t a, const void* src, uint64_t n);
-    bool fill_bytes(uint64_t a, uint8_t byte, uint64_t n);
 
     // ---- mappings (addresses page aligned, ranges inside the space)
     bool map_anon(uint64_t a, uint64_t len, uintptr_t prot);  // replaces what was there
@@ -125,12 +147,29 @@ public:
     Layout layout;
 
 private:
-    uint8_t* write_ptr_fast(uint64_t a) const {
+    static constexpr uint64_t kLineBits = 6;  // 64 lines of 64 bytes: one uint64_t per page
+    // A page this fork copied and keeps: what it is a copy of, and which
+    // lines have been written since it last equalled that.
+    struct PageCopy {
+        const uint8_t* source;
+        uint64_t lines;
+        uint64_t gen;  // the request that last charged it against the limit
+    };
+    static constexpr uint64_t kMaxTouched = 1u << 16;  // more: the next fork starts afresh
+
+    // Writable owned page at a, or nullptr. The first write of a request to
+    // a kept page charges it; the translation cache is filled only then.
+    uint8_t* write_ptr_fast(uint64_t a) {
         if ((a >> kPageBits) == w_vpn_) return reinterpret_cast<uint8_t*>(a + w_off_);
         if (a >> kSpaceBits) return nullptr;
         const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[a >> kTopShift] & ~kPteFlags);
         uintptr_t e = leaf[(a >> kPageBits) & (kLeafEntries - 1)];
         if ((e & (kPteW | kPteOwned)) != (kPteW | kPteOwned)) return nullptr;
+        w_lines_ = &lines_sink_;
+        if (copies_) {
+            if (!touch(a)) return nullptr;
+            w_lines_ = &copies_[a >> kPageBits].lines;
+        }
         w_vpn_ = a >> kPageBits;
         w_off_ = (e & ~kPteFlags) - (a & ~kPageMask);
         return reinterpret_cast<uint8_t*>(a + w_off_);
@@ -139,11 +178,14 @@ private:
     void invalidate() const {
         r_vpn_ = w_vpn_ = ~0ull;
     }
+    bool touch(uint64_t a);              // charges a kept page's first write in a request
+    bool charge_leaf(uint64_t ti);       // charges leaf ti once per request
+    void restore_copies(const Memory& master);
     uint8_t* write_slow(uint64_t a);
     uintptr_t* own_leaf(uint64_t a);     // leaf for a, copied/created if shared
     uintptr_t* own_entry(uint64_t a);    // its entry in that leaf, marked changed
     void* new_page();                    // counted against the limit
-    void drop_entry(uintptr_t& e);
+    void drop_entry(uint64_t a, uintptr_t& e);
 
     // One-entry translation caches in front of the page-table walk: the guest
     // page number and host page of the last successful read walk (readable
@@ -155,6 +197,16 @@ private:
     mutable uintptr_t r_off_ = 0;  // host page - guest page address
     mutable uint64_t w_vpn_ = ~0ull;
     mutable uintptr_t w_off_ = 0;
+    uint64_t* w_lines_ = &lines_sink_;  // line mask of the w_vpn_ page
+    uint64_t lines_sink_ = 0;           // ... when pages are not kept
+
+    // keep_copies(): one PageCopy per guest page (reserved, touched lazily),
+    // the pages this request copied or charged, and the request number.
+    PageCopy* copies_ = nullptr;
+    uint32_t* touched_ = nullptr;
+    uint64_t ntouched_ = 0;
+    bool touched_overflow_ = false;
+    uint64_t gen_ = 1;
 
     uintptr_t top_[kTopEntries];
     Arena* arena_ = nullptr;       // pages: reset by every fork

@@ -33,7 +33,7 @@ NativeStop store_fault(Hart& h, const Memory& m, uint64_t addr) {
 // pointer is taken again after write_ptr, which may have copied its page.
 NativeStop copy_chunk(Hart& h, Memory& m, uint64_t dst, uint64_t src, uint64_t len) {
     if (!m.read_ptr(src)) return fault(h, Fault::Load, src);
-    uint8_t* w = m.write_ptr(dst);
+    uint8_t* w = m.write_ptr(dst, len);
     if (!w) return store_fault(h, m, dst);
     std::memmove(w, m.read_ptr(src), len);
     return NativeStop::Done;
@@ -60,7 +60,7 @@ NativeStop move(Hart& h, Memory& m, uint64_t dst, uint64_t src, uint64_t n) {
 NativeStop set(Hart& h, Memory& m, uint64_t dst, uint8_t byte, uint64_t n) {
     for (uint64_t done = 0; done < n;) {
         const uint64_t chunk = std::min(n - done, page_rest(dst + done));
-        uint8_t* w = m.write_ptr(dst + done);
+        uint8_t* w = m.write_ptr(dst + done, chunk);
         if (!w) return store_fault(h, m, dst + done);
         std::memset(w, byte, chunk);
         done += chunk;
