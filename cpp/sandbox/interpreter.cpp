@@ -108,19 +108,25 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
     const Decoded* const dc = t.slots.data();
     const uint64_t base = t.base;
     const uint64_t nslots = t.nslots;
-    uint64_t n = h.instret;
+    // Instructions the budget has left: one live value for the hot ENTER
+    // path instead of a count and a limit. h.instret = limit - left at exit.
+    int64_t left = static_cast<int64_t>(limit - h.instret);
+    // pc of slot d = base + (d - dc) * 2; slots are 16 bytes, so this is
+    // (address of d) / 8 + pc_bias: one register for every pc computation.
+    const uint64_t pc_bias = base - (reinterpret_cast<uintptr_t>(dc) >> 3);
     const Decoded* d;
     Stop result;
 
     const uint32_t host_mxcsr = _mm_getcsr();
     _mm_setcsr(guest_mxcsr(h.frm));
 
-#define PC (base + (static_cast<uint64_t>(d - dc) << 1))
+#define PC ((reinterpret_cast<uintptr_t>(d) >> 3) + pc_bias)
+#define RETIRED_BEFORE_D (limit - static_cast<uint64_t>(left) - d->cnt)
 #define DISPATCH() goto* labels[d->handler]
     // Instructions are counted per basic block: entering a block at slot d
     // adds d->cnt (the instructions from d to the block's end), so the count
-    // is exact at every jump, and at any other point n - d->cnt is the number
-    // retired before d (what `out` stores).
+    // is exact at every jump, and at any other point RETIRED_BEFORE_D is the
+    // number retired before d (what `out` stores).
 #define NEXT()             \
     do {                   \
         d += STEP;         \
@@ -129,10 +135,10 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
     // Enter the block at nd_: budget check on the count including the jump.
 #define ENTER(nd)                                                 \
     do {                                                          \
-        const uint64_t before_ = n;                               \
+        const int64_t before_ = left;                             \
         d = (nd);                                                 \
-        n += d->cnt;                                              \
-        if (__builtin_expect(before_ >= limit, 0)) goto stop_budget; \
+        left -= d->cnt;                                           \
+        if (__builtin_expect(before_ <= 0, 0)) goto stop_budget;  \
         DISPATCH();                                               \
     } while (0)
     // A control transfer outside the decoded text: fault with pc = target.
@@ -210,9 +216,9 @@ stop_fault:
     result = Stop::Fault;
 out:
     h.pc = PC;
-    n -= d->cnt;
+    left += d->cnt;
 out_pc_set:
-    h.instret = n;
+    h.instret = limit - static_cast<uint64_t>(left);
     h.x[0] = 0;
     {
         const uint32_t guest = _mm_getcsr();

@@ -100,7 +100,7 @@ bool Memory::touch(uint64_t a) {
 }
 
 uintptr_t* Memory::own_leaf(uint64_t a) {
-    invalidate();  // the caller is about to change an entry of this leaf
+    invalidate_page(a);  // the caller is about to change a's entry
     const uint64_t ti = a >> kTopShift;
     if (!charge_leaf(ti)) return nullptr;
     uintptr_t& t = top_[ti];

@@ -78,32 +78,33 @@ public:
         }
         return write_bytes(a, &v, sizeof(T));
     }
-    // Translation-cache hits for a naturally aligned T (so it cannot cross
-    // the page): host pointer, or nullptr (then use load/store/read_ptr).
+    // The interpreter's fast paths: a naturally aligned T (so it cannot
+    // cross the page) on a translation-cache hit. False: use load/store.
     template <class T>
-    const uint8_t* read_hit(uint64_t a) const {
-        if (__builtin_expect((a >> kPageBits) == r_vpn_ && (a & (sizeof(T) - 1)) == 0, 1))
-            return reinterpret_cast<const uint8_t*>(a + r_off_);
-        return nullptr;
+    bool load_hit(uint64_t a, T& v) const {
+        const ReadSlot& t = slot(rtlb_, a);
+        if (__builtin_expect((a >> kPageBits) != t.vpn || (a & (sizeof(T) - 1)) != 0, 0)) return false;
+        std::memcpy(&v, reinterpret_cast<const void*>(a + t.off), sizeof(T));
+        return true;
     }
-    // A hit counts as the write: it marks the line (see keep_copies()).
     template <class T>
-    uint8_t* write_hit(uint64_t a) {
-        if (__builtin_expect((a >> kPageBits) == w_vpn_ && (a & (sizeof(T) - 1)) == 0, 1)) {
-            *w_lines_ |= 1ull << ((a & kPageMask) >> kLineBits);
-            return reinterpret_cast<uint8_t*>(a + w_off_);
-        }
-        return nullptr;
+    bool store_hit(uint64_t a, T v) {
+        const WriteSlot& t = slot(wtlb_, a);
+        if (__builtin_expect((a >> kPageBits) != t.vpn || (a & (sizeof(T) - 1)) != 0, 0)) return false;
+        *t.lines |= 1ull << ((a & kPageMask) >> kLineBits);  // see keep_copies()
+        std::memcpy(reinterpret_cast<void*>(a + t.off), &v, sizeof(T));
+        return true;
     }
     const uint8_t* read_ptr(uint64_t a) const {
-        if ((a >> kPageBits) == r_vpn_) return reinterpret_cast<const uint8_t*>(a + r_off_);
+        ReadSlot& t = slot(rtlb_, a);
+        if ((a >> kPageBits) == t.vpn) return reinterpret_cast<const uint8_t*>(a + t.off);
         if (a >> kSpaceBits) return nullptr;
         const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[a >> kTopShift] & ~kPteFlags);
         uintptr_t e = leaf[(a >> kPageBits) & (kLeafEntries - 1)];
         if (!(e & kPteR)) return nullptr;
-        r_vpn_ = a >> kPageBits;
-        r_off_ = (e & ~kPteFlags) - (a & ~kPageMask);
-        return reinterpret_cast<const uint8_t*>(a + r_off_);
+        t.vpn = a >> kPageBits;
+        t.off = (e & ~kPteFlags) - (a & ~kPageMask);
+        return reinterpret_cast<const uint8_t*>(a + t.off);
     }
     // Host pointer for writing len bytes at a (inside one page), copying the
     // page first if it is shared. The caller must write only those bytes:
@@ -116,7 +117,7 @@ public:
             if (!p) return nullptr;
         }
         const uint64_t lo = (a & kPageMask) >> kLineBits, hi = ((a & kPageMask) + len - 1) >> kLineBits;
-        *w_lines_ |= (~0ull >> (63 - (hi - lo))) << lo;
+        *slot(wtlb_, a).lines |= (~0ull >> (63 - (hi - lo))) << lo;
         return p;
     }
     bool read_bytes(uint64_t a, void* dst, uint64_t n) const;
@@ -160,23 +161,36 @@ private:
     // Writable owned page at a, or nullptr. The first write of a request to
     // a kept page charges it; the translation cache is filled only then.
     uint8_t* write_ptr_fast(uint64_t a) {
-        if ((a >> kPageBits) == w_vpn_) return reinterpret_cast<uint8_t*>(a + w_off_);
+        WriteSlot& t = slot(wtlb_, a);
+        if ((a >> kPageBits) == t.vpn) return reinterpret_cast<uint8_t*>(a + t.off);
         if (a >> kSpaceBits) return nullptr;
         const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[a >> kTopShift] & ~kPteFlags);
         uintptr_t e = leaf[(a >> kPageBits) & (kLeafEntries - 1)];
         if ((e & (kPteW | kPteOwned)) != (kPteW | kPteOwned)) return nullptr;
-        w_lines_ = &lines_sink_;
-        if (copies_) {
-            if (!touch(a)) return nullptr;
-            w_lines_ = &copies_[a >> kPageBits].lines;
-        }
-        w_vpn_ = a >> kPageBits;
-        w_off_ = (e & ~kPteFlags) - (a & ~kPageMask);
-        return reinterpret_cast<uint8_t*>(a + w_off_);
+        if (copies_ && !touch(a)) return nullptr;
+        t.lines = copies_ ? &copies_[a >> kPageBits].lines : &lines_sink_;
+        t.vpn = a >> kPageBits;
+        t.off = (e & ~kPteFlags) - (a & ~kPageMask);
+        return reinterpret_cast<uint8_t*>(a + t.off);
     }
-    // Forgets the cached translations: called before any page-table change.
+    // Forgets cached translations: all of them, or those of the page at a
+    // (before its page-table entry changes).
     void invalidate() const {
-        r_vpn_ = w_vpn_ = ~0ull;
+        for (ReadSlot& t : rtlb_) t.vpn = ~0ull;
+        for (WriteSlot& t : wtlb_) t.vpn = ~0ull;
+    }
+    void invalidate_page(uint64_t a) const {
+        slot(rtlb_, a).vpn = ~0ull;
+        slot(wtlb_, a).vpn = ~0ull;
+    }
+    // The slot for a's page: the page number's low bits, scaled to the slot
+    // size straight from the address (one shift and one mask).
+    template <class Slot, size_t N>
+    static Slot& slot(Slot (&table)[N], uint64_t a) {
+        static_assert((N & (N - 1)) == 0 && (sizeof(Slot) & (sizeof(Slot) - 1)) == 0);
+        constexpr unsigned scale = __builtin_ctz(sizeof(Slot));
+        return *reinterpret_cast<Slot*>(reinterpret_cast<char*>(table) +
+                                        ((a >> (kPageBits - scale)) & ((N - 1) << scale)));
     }
     bool touch(uint64_t a);              // charges a kept page's first write in a request
     bool charge_leaf(uint64_t ti);       // charges leaf ti once per request
@@ -187,18 +201,28 @@ private:
     void* new_page();                    // counted against the limit
     void drop_entry(uint64_t a, uintptr_t& e);
 
-    // One-entry translation caches in front of the page-table walk: the guest
-    // page number and host page of the last successful read walk (readable
-    // page) and write walk (owned, writable page). Filled only from a walk
-    // that passed its checks, so a hit implies the address is in the space
-    // and the permission holds; every page-table change goes through
-    // own_leaf(), fork_from(), attach() or seal(), which call invalidate().
-    mutable uint64_t r_vpn_ = ~0ull;
-    mutable uintptr_t r_off_ = 0;  // host page - guest page address
-    mutable uint64_t w_vpn_ = ~0ull;
-    mutable uintptr_t w_off_ = 0;
-    uint64_t* w_lines_ = &lines_sink_;  // line mask of the w_vpn_ page
-    uint64_t lines_sink_ = 0;           // ... when pages are not kept
+    // Direct-mapped translation caches in front of the page-table walk,
+    // indexed by guest page number: for reads (readable pages) and writes
+    // (owned, writable pages, already charged in this request). Filled only
+    // from a walk that passed its checks, so a hit implies the address is in
+    // the space and the permission holds; every page-table change goes
+    // through own_leaf(), fork_from(), attach() or seal(), which invalidate.
+    // A request touches a handful of pages (stack, heap, data, rodata):
+    // 16 slots keep them all without conflicts in practice.
+    static constexpr unsigned kTlbSlots = 16;
+    struct ReadSlot {
+        uint64_t vpn = ~0ull;
+        uintptr_t off = 0;  // host page - guest page address
+    };
+    struct WriteSlot {
+        uint64_t vpn = ~0ull;
+        uintptr_t off = 0;
+        uint64_t* lines = nullptr;  // the page's written-line mask
+        uint64_t unused = 0;        // 32-byte slots: the index scales by a shift
+    };
+    mutable ReadSlot rtlb_[kTlbSlots];
+    mutable WriteSlot wtlb_[kTlbSlots];
+    uint64_t lines_sink_ = 0;  // the line mask when pages are not kept
 
     // keep_copies(): one PageCopy per guest page (reserved, touched lazily),
     // the pages this request copied or charged, and the request number.
