@@ -130,6 +130,7 @@ void RequestHandler::reload() {
     // we read it, the next refresh() sees the registry moved and reloads.
     table_ = registry_.table();
     generation_ = table_->generation();
+    route_valid_ = false;  // route_tenant_ points into the table let go of
 }
 
 void RequestHandler::handle(h2o_req_t* req) {
@@ -141,13 +142,24 @@ void RequestHandler::handle(h2o_req_t* req) {
         return;
     }
     const uint64_t entry = now_ns();
-    std::string_view host = tenants::normalize_host(sent_host(req), host_buf_);
-    const tenants::Tenant* tenant = table_->find(host);
-    if (!tenant) tenant = table_->default_tenant();
+    const tenants::Tenant* tenant = route(sent_host(req));
     if (tenant)
         answer_tenant(req, *tenant, entry);
     else
-        answer_no_tenant(req, host, entry);
+        answer_no_tenant(req, tenants::normalize_host(sent_host(req), host_buf_), entry);
+}
+
+// A keep-alive connection sends the same Host on every request, so the last
+// raw Host and where it went are remembered: the same bytes under the same
+// table skip normalising and hashing. reload() forgets them.
+const tenants::Tenant* RequestHandler::route(std::string_view raw_host) {
+    if (route_valid_ && raw_host == std::string_view(route_host_)) return route_tenant_;
+    const tenants::Tenant* tenant = table_->find(tenants::normalize_host(raw_host, host_buf_));
+    if (!tenant) tenant = table_->default_tenant();
+    route_host_.assign(raw_host);
+    route_tenant_ = tenant;
+    route_valid_ = true;
+    return tenant;
 }
 
 void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant, uint64_t entry) {
@@ -179,9 +191,7 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
         result = {sandbox::Outcome::Fault, "internal error in the sandbox host", 0};
         if (tenant.program->log()) tenant.program->log()(std::string("mtd: sandbox host error: ") + e.what() + "\n");
     }
-    uint64_t sandbox_ns = now_ns() - t0;
-    slot.sandbox_ns.add(sandbox_ns);
-    slot.sandbox_latency.record(sandbox_ns);
+    slot.sandbox_latency.record(now_ns() - t0);
 
     int status;
     h2o_iovec_t body;
@@ -229,26 +239,37 @@ void RequestHandler::answer_no_tenant(h2o_req_t* req, std::string_view host, uin
 }
 
 void RequestHandler::serialize_headers(h2o_req_t* req, std::string_view host) {
-    headers_buf_.clear();
+    // One resize to the exact size, then plain copies: no per-append
+    // capacity checks, and no allocation once the buffer has grown.
+    constexpr std::string_view kHost = "host: ";
+    size_t size = host.empty() ? 0 : kHost.size() + host.size() + 1;
+    for (size_t i = 0; i < req->headers.size; ++i) {
+        const h2o_header_t& h = req->headers.entries[i];
+        size += h.name->len + 2 + h.value.len + 1;
+    }
+    headers_buf_.resize(size);
+    char* p = headers_buf_.data();
+    auto put = [&p](const char* s, size_t n) {
+        if (n) std::memcpy(p, s, n);
+        p += n;
+    };
     // H2O keeps Host apart from the other headers (as the authority); a
     // handler reading headers expects to find it there.
     if (!host.empty()) {
-        headers_buf_.append("host: ");
-        headers_buf_.append(host);
-        headers_buf_.push_back('\n');
+        put(kHost.data(), kHost.size());
+        put(host.data(), host.size());
+        *p++ = '\n';
     }
     for (size_t i = 0; i < req->headers.size; ++i) {
         const h2o_header_t& h = req->headers.entries[i];
-        size_t start = headers_buf_.size();
-        headers_buf_.append(h.name->base, h.name->len);
         // H2O lower-cases the names it knows (tokens) but not the others.
-        for (size_t j = start; j < headers_buf_.size(); ++j) {
-            char c = headers_buf_[j];
-            if (c >= 'A' && c <= 'Z') headers_buf_[j] = static_cast<char>(c - 'A' + 'a');
+        for (size_t j = 0; j < h.name->len; ++j) {
+            char c = h.name->base[j];
+            *p++ = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
         }
-        headers_buf_.append(": ");
-        headers_buf_.append(h.value.base, h.value.len);
-        headers_buf_.push_back('\n');
+        put(": ", 2);
+        put(h.value.base, h.value.len);
+        *p++ = '\n';
     }
 }
 
