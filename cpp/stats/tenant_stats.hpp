@@ -68,7 +68,8 @@ struct alignas(64) Slot {
     std::array<Counter, 4> status;
     std::array<Counter, kOutcomeCount> errors;
     Gauge in_flight;
-    // From the handler getting the request to the response handed to H2O.
+    // From the sandbox start (the handler has routed the request and copied
+    // its headers: tens of ns) to the response handed to H2O.
     SharedHistogram latency;
     // machine.handle() alone: fork, guest run, copy-out. Its sum is the
     // total time in the sandbox.
