@@ -171,6 +171,7 @@ def run_builtin(port: int, path: str, threads: int, connections: int, duration: 
 def measure(server: Server, config: str, kind: str, duration: float) -> tuple[dict, str | None]:
     path = "/" if kind == "hello" else VANILLA_PATH
     before_req, before_ns = server.hello_counters() if kind == "hello" else (0, 0)
+    load = os.getloadavg()[0]
     cpu0 = server.cpu_s()
     raw = None
     if config in WRK_CONFIGS:
@@ -186,6 +187,7 @@ def measure(server: Server, config: str, kind: str, duration: float) -> tuple[di
         n = after_req - before_req
         r["sandbox_ns_mean"] = (after_ns - before_ns) / n if n else float("nan")
     r["rss"] = server.rss()
+    r["loadavg_before"] = load
     return r, raw
 
 
@@ -219,7 +221,7 @@ def machine() -> dict:
     except OSError:
         pass
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
-    wrk_version = (wrk.stdout + wrk.stderr).split("\n")[0].strip()
+    wrk_version = " ".join((wrk.stdout + wrk.stderr).split()[:2])  # "wrk debian/4.1.0-3+b2"
     h2o = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libh2o-evloop-dev"], capture_output=True,
                          text=True)
     return {"cpu": model, "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30),
@@ -239,8 +241,11 @@ def summarize(results: dict) -> dict:
         row = {k: {key: med(runs, key) for key in ("rps", "p50_us", "p99_us", "cpu_us_per_req")}
                for k, runs in kinds.items()}
         row["hello"]["sandbox_ns_mean"] = med(h, "sandbox_ns_mean")
-        # Ratios per round (each pair ran back to back), then the median.
-        row["rps_ratio"] = statistics.median(a["rps"] / b["rps"] for a, b in zip(h, v))
+        # Ratios per round (each pair ran back to back), then the median;
+        # their spread shows how noisy the machine was.
+        ratios = [a["rps"] / b["rps"] for a, b in zip(h, v)]
+        row["rps_ratio"] = statistics.median(ratios)
+        row["rps_ratio_range"] = [min(ratios), max(ratios)]
         row["p99_ratio"] = statistics.median(a["p99_us"] / b["p99_us"] for a, b in zip(h, v))
         row["cpu_overhead_us"] = statistics.median(
             a["cpu_us_per_req"] - b["cpu_us_per_req"] for a, b in zip(h, v))
@@ -275,9 +280,10 @@ def targets(summary: dict, cost: dict | None) -> list[tuple[str, str, str, str]]
 
 
 def format_summary(summary: dict, cost: dict | None, rss: int, server_threads: int, rounds: int,
-                   duration: float) -> str:
+                   duration: float, load: float) -> str:
     lines = [f"Medians of {rounds} interleaved round(s), {duration:g} s per run, "
-             f"{server_threads} server threads:", ""]
+             f"{server_threads} server threads; 1-minute load average before each run: median {load:.1f}",
+             ""]
     hdr = (f"{'load':<18} {'path':<8} {'req/s':>10} {'p50 us':>8} {'p99 us':>8} {'CPU us/req':>11}"
            f" {'in sandbox':>11}")
     lines.append(hdr)
@@ -288,8 +294,10 @@ def format_summary(summary: dict, cost: dict | None, rss: int, server_threads: i
             sb = f"{k['sandbox_ns_mean'] / 1e3:8.2f} us" if kind == "hello" else ""
             lines.append(f"{config:<18} {kind:<8} {k['rps']:>10,.0f} {k['p50_us']:>8.1f} {k['p99_us']:>8.1f}"
                          f" {k['cpu_us_per_req']:>11.2f} {sb:>11}")
+        lo, hi = s["rps_ratio_range"]
         lines.append(f"{'':<18} {'ratio':<8} {s['rps_ratio']:>10.3f} {'':>8} {s['p99_ratio']:>7.2f}x"
-                     f" {s['cpu_overhead_us']:>+8.2f} us  (hello - vanilla CPU/request)")
+                     f" {s['cpu_overhead_us']:>+8.2f} us  (hello - vanilla CPU/request; "
+                     f"req/s ratio per round {lo:.2f}..{hi:.2f})")
         if s["errors"]:
             lines.append(f"{'':<18} !! {s['errors']:,} failed requests or socket errors")
     lines.append("")
@@ -308,12 +316,13 @@ def format_summary(summary: dict, cost: dict | None, rss: int, server_threads: i
 
 
 def format_markdown(summary: dict, cost: dict | None, rss: int, m: dict, raws: list[str], command: str,
-                    server_threads: int, rounds: int, duration: float) -> str:
+                    server_threads: int, rounds: int, duration: float, load: float) -> str:
     t1 = summary.get("wrk -t1 -c8") or next(iter(summary.values()))
     out = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['os']}, "
            f"Linux {m['kernel']}; {m['wrk']}; H2O {m['h2o']}. wrk, the server "
-           f"({server_threads} worker threads) and three other engineers' builds share the two cores, "
-           f"so the absolute figures are noisy; the ratios come from runs interleaved in one process.",
+           f"({server_threads} worker threads) and whatever else runs share the two cores (the 1-minute "
+           f"load average before each run, the benchmark's own included, had a median of {load:.1f}), so absolute figures are noisy; "
+           f"the ratios come from runs interleaved against one server process.",
            "", "```sh", f"$ {command}", "```", "",
            "A representative run of each (the round with the median req/s):", "", "```sh"]
     out.append("\n\n".join(raws))
@@ -321,12 +330,13 @@ def format_markdown(summary: dict, cost: dict | None, rss: int, m: dict, raws: l
     out.append(f"Medians of {rounds} interleaved rounds of {duration:g} s each. CPU is the server "
                f"process's user + system time per request answered; hello minus vanilla is what the "
                f"sandbox really costs per request.")
-    out += ["", "| load | hello req/s | vanilla req/s | ratio | hello p99 | vanilla p99 | p99 ratio "
+    out += ["", "| load | hello req/s | vanilla req/s | ratio (rounds) | hello p99 | vanilla p99 | p99 ratio "
                 "| hello CPU/req | vanilla CPU/req | difference |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for config, s in summary.items():
         h, v = s["hello"], s["vanilla"]
-        out.append(f"| {config} | {h['rps']:,.0f} | {v['rps']:,.0f} | {s['rps_ratio']:.3f} "
+        lo, hi = s["rps_ratio_range"]
+        out.append(f"| {config} | {h['rps']:,.0f} | {v['rps']:,.0f} | {s['rps_ratio']:.3f} ({lo:.2f}–{hi:.2f}) "
                    f"| {h['p99_us']:.0f} µs | {v['p99_us']:.0f} µs | {s['p99_ratio']:.2f}x "
                    f"| {h['cpu_us_per_req']:.2f} µs | {v['cpu_us_per_req']:.2f} µs "
                    f"| {s['cpu_overhead_us']:+.2f} µs |")
@@ -347,10 +357,10 @@ def format_markdown(summary: dict, cost: dict | None, rss: int, m: dict, raws: l
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--duration", type=float, default=10.0, metavar="S", help="seconds per run (default: 10)")
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default: 3)")
+    ap.add_argument("--duration", type=float, default=None, metavar="S", help="seconds per run (default: 10)")
+    ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default: 3)")
     ap.add_argument("--quick", action="store_true",
-                    help="development run: 2 s per run, 1 round, 200k sandbox requests")
+                    help="development run: 2 s per run, 1 round, 200k sandbox requests (unless given)")
     ap.add_argument("--threads", type=int, default=0, help="server worker threads (default: one per core)")
     ap.add_argument("--sandbox-requests", type=int, default=1_000_000, metavar="N",
                     help="requests for the per-request sandbox cost (default: 1M; 0 skips it)")
@@ -359,8 +369,11 @@ def main() -> int:
     ap.add_argument("--markdown", action="store_true", help="also print the README's Benchmarks block")
     args = ap.parse_args()
     if args.quick:
-        args.duration, args.rounds = 2.0, 1
         args.sandbox_requests = min(args.sandbox_requests, 200_000)
+    if args.duration is None:
+        args.duration = 2.0 if args.quick else 10.0
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
     if not shutil.which("wrk"):
         sys.exit("bench_http: wrk not found (apt-get install wrk)")
     command = "python tests/benchmarks/bench_http.py" + "".join(
@@ -397,19 +410,22 @@ def main() -> int:
         server.stop()
 
     summary = summarize(results)
+    load = statistics.median(r["loadavg_before"] for kinds in results.values() for runs in kinds.values()
+                             for r in runs)
     rep = [representative(results, raws, c, k) for c in WRK_CONFIGS for k in KINDS]
     print("Representative wrk runs (the round with the median req/s):\n")
     print("\n\n".join(rep))
     print()
-    print(format_summary(summary, cost, rss, server_threads, args.rounds, args.duration))
+    print(format_summary(summary, cost, rss, server_threads, args.rounds, args.duration, load))
     m = machine()
     if args.markdown:
         print("\n--- markdown for README.md ## Benchmarks ---\n")
-        print(format_markdown(summary, cost, rss, m, rep, command, server_threads, args.rounds, args.duration))
+        print(format_markdown(summary, cost, rss, m, rep, command, server_threads, args.rounds, args.duration,
+                              load))
     if args.json:
         args.json.write_text(json.dumps({
             "machine": m, "duration_s": args.duration, "rounds": args.rounds,
-            "server_threads": server_threads, "runs": results, "summary": summary,
+            "server_threads": server_threads, "loadavg_median": load, "runs": results, "summary": summary,
             "sandbox_cost": cost, "rss_bytes": rss,
             "targets": [dict(zip(("name", "target", "measured", "verdict"), t))
                         for t in targets(summary, cost)]}, indent=2))
