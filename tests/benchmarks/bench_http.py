@@ -229,6 +229,11 @@ def machine() -> dict:
             "h2o": h2o.stdout.strip() or "?"}
 
 
+def fmt_us(us: float) -> str:
+    """Latency the way wrk prints it: µs below a millisecond, ms above."""
+    return f"{us:.0f} µs" if us < 1000 else f"{us / 1000:.2f} ms"
+
+
 def med(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
@@ -337,13 +342,13 @@ def format_markdown(summary: dict, cost: dict | None, rss: int, m: dict, raws: l
         h, v = s["hello"], s["vanilla"]
         lo, hi = s["rps_ratio_range"]
         out.append(f"| {config} | {h['rps']:,.0f} | {v['rps']:,.0f} | {s['rps_ratio']:.3f} ({lo:.2f}–{hi:.2f}) "
-                   f"| {h['p99_us']:.0f} µs | {v['p99_us']:.0f} µs | {s['p99_ratio']:.2f}x "
+                   f"| {fmt_us(h['p99_us'])} | {fmt_us(v['p99_us'])} | {s['p99_ratio']:.2f}x "
                    f"| {h['cpu_us_per_req']:.2f} µs | {v['cpu_us_per_req']:.2f} µs "
                    f"| {s['cpu_overhead_us']:+.2f} µs |")
     out.append("")
     sentence = (f"With `wrk -t1 -c8` the sandboxed hello answered {t1['rps_ratio']:.2f} of vanilla's "
-                f"requests per second, with a p99 of {t1['hello']['p99_us']:.0f} µs against "
-                f"{t1['vanilla']['p99_us']:.0f} µs; the server spent {t1['cpu_overhead_us']:.2f} µs more "
+                f"requests per second, with a p99 of {fmt_us(t1['hello']['p99_us'])} against "
+                f"{fmt_us(t1['vanilla']['p99_us'])}; the server spent {t1['cpu_overhead_us']:.2f} µs more "
                 f"CPU per sandboxed request")
     if cost:
         sentence += (f", and a fork + run + teardown of the hello sandbox alone takes "
@@ -376,8 +381,12 @@ def main() -> int:
         args.rounds = 1 if args.quick else 3
     if not shutil.which("wrk"):
         sys.exit("bench_http: wrk not found (apt-get install wrk)")
-    command = "python tests/benchmarks/bench_http.py" + "".join(
-        f" {a}" for a in sys.argv[1:] if a not in ("--markdown",) and not a.startswith("--json"))
+    # The command as given, less where it saved its JSON.
+    argv = list(sys.argv[1:])
+    if "--json" in argv:
+        del argv[argv.index("--json"):argv.index("--json") + 2]
+    command = " ".join([".venv/bin/python tests/benchmarks/bench_http.py"]
+                       + [a for a in argv if not a.startswith("--json=")])
 
     cost = sandbox_cost(args.sandbox_requests) if args.sandbox_requests else None
 
@@ -426,7 +435,7 @@ def main() -> int:
         args.json.write_text(json.dumps({
             "machine": m, "duration_s": args.duration, "rounds": args.rounds,
             "server_threads": server_threads, "loadavg_median": load, "runs": results, "summary": summary,
-            "sandbox_cost": cost, "rss_bytes": rss,
+            "sandbox_cost": cost, "rss_bytes": rss, "representative_wrk_output": rep,
             "targets": [dict(zip(("name", "target", "measured", "verdict"), t))
                         for t in targets(summary, cost)]}, indent=2))
         print(f"\nfigures saved to {args.json}")
