@@ -357,6 +357,7 @@ def format_markdown(summary: dict, cost: dict | None, rss: int, m: dict, raws: l
     out += ["| target (issue #8) | wanted | measured | |", "| --- | --- | --- | --- |"]
     for name, target, got, verdict in targets(summary, cost):
         out.append(f"| {name} | {target} | {got} | {verdict} |")
+    out.append("")  # a table must end before whatever follows the pasted block
     return "\n".join(out)
 
 
