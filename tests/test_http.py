@@ -38,6 +38,16 @@ def test_unknown_host_goes_to_default_tenant(client):
     assert client.get("/", headers={"Host": "nobody.example"}).content == SEED_PAGE
 
 
+def test_routing_follows_the_host_on_one_keep_alive_connection(client):
+    # A worker remembers its last Host and tenant; a change of Host on the
+    # same connection must still be routed afresh, repeats included.
+    hosts = ["hello.localhost", "counter.localhost", "counter.localhost", "nobody.example",
+             "COUNTER.localhost", "hello.localhost", "hello.localhost", "counter.localhost"]
+    answers = [client.get("/", headers={"Host": h}).content for h in hosts]
+    expected = [b"1 1\n" if "counter" in h.lower() else SEED_PAGE for h in hosts]
+    assert answers == expected
+
+
 def test_on_init_output_is_logged_once_per_load_and_attributed(tmp_path, cache_dir, bundled_elves):
     engine = make_engine(TENANTS, cache_dir)
     engine.start()
@@ -64,9 +74,11 @@ def test_no_default_tenant_gives_clear_404(tmp_path, cache_dir):
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{engine.port}") as c:
             assert c.get("/", headers={"Host": "only.localhost"}).text == "only"
-            missing = c.get("/", headers={"Host": "other.localhost"})
-            assert missing.status_code == 404
-            assert "no tenant for host 'other.localhost'" in missing.text
+            for _ in range(2):  # the second one takes the worker's remembered route
+                missing = c.get("/", headers={"Host": "Other.localhost:80"})
+                assert missing.status_code == 404
+                assert "no tenant for host 'other.localhost'" in missing.text
+            assert c.get("/", headers={"Host": "only.localhost"}).text == "only"
     finally:
         engine.stop()
 

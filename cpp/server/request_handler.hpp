@@ -42,9 +42,12 @@ public:
 
 private:
     void reload();
-    // `entry` is when handle() got the request (ns, CLOCK_MONOTONIC).
-    void answer_tenant(st_h2o_req_t* req, const tenants::Tenant& tenant, uint64_t entry);
-    void answer_no_tenant(st_h2o_req_t* req, std::string_view host, uint64_t entry);
+    // The tenant for a Host header as sent (default tenant if none matches),
+    // or null; see route_host_.
+    const tenants::Tenant* route(std::string_view raw_host);
+    void answer_tenant(st_h2o_req_t* req, const tenants::Tenant& tenant);
+    void answer_no_tenant(st_h2o_req_t* req, std::string_view host);
+    // `entry` is when the request's latency started (ns, CLOCK_MONOTONIC).
     st_h2o_iovec_t prepare_error(st_h2o_req_t* req, int status, std::string_view name, const char* reason);
     void finish(st_h2o_req_t* req, stats::Slot& slot, int status, uint64_t entry, st_h2o_iovec_t body);
     void serialize_headers(st_h2o_req_t* req, std::string_view host);
@@ -60,6 +63,10 @@ private:
     sandbox::Machine machine_;
     sandbox::Response response_;
     std::string host_buf_;
+    // The last routing decision: raw Host -> tenant under table_.
+    std::string route_host_;
+    const tenants::Tenant* route_tenant_ = nullptr;
+    bool route_valid_ = false;
     std::string headers_buf_;
     std::string error_buf_;
 };

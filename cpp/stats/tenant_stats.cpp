@@ -16,7 +16,6 @@ Snapshot TenantStats::snapshot() const {
         for (size_t k = 0; k < s.status.size(); ++k) s.status[k] += slot.status[k].get();
         s.requests += slot.requests.get();
         for (size_t k = 0; k < s.errors.size(); ++k) s.errors[k] += slot.errors[k].get();
-        s.sandbox_ns += slot.sandbox_ns.get();
         in_flight += slot.in_flight.get();
         samples += slot.latency.count() + slot.sandbox_latency.count();
     }
@@ -32,6 +31,7 @@ Snapshot TenantStats::snapshot() const {
     }
     s.latency = cached_latency_;
     s.sandbox_latency = cached_sandbox_;
+    s.sandbox_ns = cached_sandbox_.sum;
     return s;
 }
 

@@ -50,7 +50,7 @@ struct Snapshot {
     uint64_t requests = 0;
     std::array<uint64_t, 4> status{};  // 2xx, 3xx, 4xx, 5xx
     std::array<uint64_t, kOutcomeCount> errors{};  // sandbox failures by Outcome
-    uint64_t sandbox_ns = 0;  // total time in the sandbox
+    uint64_t sandbox_ns = 0;  // total time in the sandbox (sandbox_latency's sum)
     uint64_t in_flight = 0;   // requests inside the handler right now
     uint64_t log_dropped = 0;  // guest output bytes dropped by the log rate limit
     LatencySummary latency;          // whole request, ns
@@ -67,11 +67,12 @@ struct alignas(64) Slot {
     Counter requests;
     std::array<Counter, 4> status;
     std::array<Counter, kOutcomeCount> errors;
-    Counter sandbox_ns;
     Gauge in_flight;
-    // From the handler getting the request to the response handed to H2O.
+    // From the sandbox start (the handler has routed the request and copied
+    // its headers: tens of ns) to the response handed to H2O.
     SharedHistogram latency;
-    // machine.handle() alone: fork, guest run, copy-out.
+    // machine.handle() alone: fork, guest run, copy-out. Its sum is the
+    // total time in the sandbox.
     SharedHistogram sandbox_latency;
 
     // Counts an answered request by its HTTP status class (1xx is not sent).
