@@ -73,21 +73,20 @@ std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
     if (exec_hi == 0) return "ELF has no executable segment";
     if (eh.e_entry < exec_lo || eh.e_entry >= exec_hi) return "entry point outside the executable segment";
 
-    // Decoder cache over the executable range.
+    // Decoder cache over the executable range, decoding from the loaded
+    // pages (the master's, kept for the Program's life; the guest can never
+    // change the range, see touches_text). An executable page without read
+    // permission decodes as zeros, as it always has.
     exec_lo = page_down(exec_lo);
     exec_hi = page_up(exec_hi);
-    std::vector<uint8_t> code(exec_hi - exec_lo);
-    std::vector<bool> exec_pages(code.size() / kPageSize);
-    for (uint64_t a = exec_lo; a < exec_hi; a += kPageSize) {
-        const uint8_t* p = mem.read_ptr(a);
-        exec_pages[(a - exec_lo) / kPageSize] = false;
-        if (p) std::memcpy(code.data() + (a - exec_lo), p, kPageSize);
-    }
+    std::vector<const uint8_t*> pages((exec_hi - exec_lo) / kPageSize, nullptr);
     for (const auto& p : ph)
         if (p.p_type == PT_LOAD && (p.p_flags & PF_X))
-            for (uint64_t a = page_down(p.p_vaddr); a < p.p_vaddr + p.p_memsz; a += kPageSize)
-                exec_pages[(a - exec_lo) / kPageSize] = true;
-    text = build_text(exec_lo, code, exec_pages);
+            for (uint64_t a = page_down(p.p_vaddr); a < p.p_vaddr + p.p_memsz; a += kPageSize) {
+                const uint8_t* host = mem.read_ptr(a);
+                pages[(a - exec_lo) / kPageSize] = host ? host : g_zero_page;
+            }
+    if (!text.init(exec_lo, std::move(pages))) return "no host memory for the decoder cache";
     core.text = &text;
     mem.layout.exec_lo = exec_lo;
     mem.layout.exec_hi = exec_hi;

@@ -1,9 +1,11 @@
 // Program::load: ELF -> decoded text + master machine run to MTD_ECALL_READY.
 #include <cstdio>
+#include <utility>
 
 #include "elf_loader.hpp"
 #include "mtd_abi.h"
 #include "program_state.hpp"
+#include "sandbox/machine.hpp"
 
 namespace mtd::sandbox {
 namespace {
@@ -17,6 +19,16 @@ struct InitEnv final : detail::SysEnv {
 };
 
 [[noreturn]] void fail(const std::string& why) { throw LoadError("on_init: " + why); }
+
+// One request whose result nobody sees, so that the code a request runs is
+// decoded before the first real request arrives. Its fork is thrown away
+// like any other; the caller silences the log.
+void warm_up(const Program& p) {
+    Machine m;
+    Response out;
+    const RequestView request{"GET", "/", "", "localhost", "host: localhost\n", ""};
+    m.handle(p, request, out);
+}
 
 }  // namespace
 
@@ -71,6 +83,13 @@ std::shared_ptr<const Program> Program::load(std::span<const uint8_t> elf, const
     }
     s.init_instructions = c.hart.instret;
     c.mem.seal();
+    // Most of what init decoded (start-up, on_init) never runs again: give
+    // it back, then decode what a request runs. Nothing else can run this
+    // Program yet.
+    s.text.forget();
+    LogSink sink = std::exchange(p->log_, LogSink{});
+    warm_up(*p);
+    p->log_ = std::move(sink);
     return p;
 }
 
