@@ -48,7 +48,11 @@ std::shared_ptr<const Program> Program::load(std::span<const uint8_t> elf, const
     detail::Core& c = s.master;
     c.mem.attach(&s.arena, limits.init_memory);
 
-    if (std::string e = detail::load_elf(elf, c, s.text, {}); !e.empty()) throw LoadError("load: " + e);
+    // Segment pages come from a private file copy of the ELF when the host
+    // allows one (pages nobody reads then cost no memory), else are copied.
+    const bool mapped = s.image.create(elf);
+    if (std::string e = detail::load_elf(mapped ? s.image.bytes() : elf, c, s.text, {}, mapped); !e.empty())
+        throw LoadError("load: " + e);
 
     InitEnv env;
     env.log = &p->log_;
@@ -83,13 +87,19 @@ std::shared_ptr<const Program> Program::load(std::span<const uint8_t> elf, const
     }
     s.init_instructions = c.hart.instret;
     c.mem.seal();
-    // Most of what init decoded (start-up, on_init) never runs again: give
-    // it back, then decode what a request runs. Nothing else can run this
-    // Program yet.
+    // Most of what init decoded or read (start-up, on_init) is not needed
+    // again: give it back, then decode what a request runs. Nothing else
+    // can run this Program yet.
     s.text.forget();
+    s.image.release_touched();
+    c.mem.trim_sealed();
+    std::string().swap(c.iobuf);  // the master never runs (or writes) again
     LogSink sink = std::exchange(p->log_, LogSink{});
     warm_up(*p);
     p->log_ = std::move(sink);
+    // The warm-up read the request path's code to decode it; only what a
+    // request reads as data is needed from the file from now on.
+    s.image.release_touched();
     return p;
 }
 
