@@ -20,9 +20,10 @@ struct InitEnv final : detail::SysEnv {
 
 [[noreturn]] void fail(const std::string& why) { throw LoadError("on_init: " + why); }
 
-// One request whose result nobody sees, so that the code a request runs is
-// decoded before the first real request arrives. Its fork is thrown away
-// like any other; the caller silences the log.
+// A request whose result nobody sees, so that the code a request runs is
+// decoded (and the pages it reads are mapped) before the first real request
+// arrives. Its fork is thrown away like any other; the caller silences the
+// log.
 void warm_up(const Program& p) {
     Machine m;
     Response out;
@@ -96,10 +97,12 @@ std::shared_ptr<const Program> Program::load(std::span<const uint8_t> elf, const
     std::string().swap(c.iobuf);  // the master never runs (or writes) again
     LogSink sink = std::exchange(p->log_, LogSink{});
     warm_up(*p);
-    p->log_ = std::move(sink);
-    // The warm-up read the request path's code to decode it; only what a
-    // request reads as data is needed from the file from now on.
+    // That read the request path's code from the file, only to decode it.
+    // Drop it, and map back what a request reads as data, so the first real
+    // request takes no page faults there.
     s.image.release_touched();
+    warm_up(*p);
+    p->log_ = std::move(sink);
     return p;
 }
 
