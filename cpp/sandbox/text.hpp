@@ -22,8 +22,8 @@
 //    before it, and mid-block dispatch (NEXT) never meets OP_UNDECODED: only
 //    block entries do, which is where the count is added.
 //
-// Bytes decoded come from the executable pages the loader recorded (host
-// pages of the master's memory). The guest can never write, remap or unmap
+// Bytes decoded come from the executable pages the loader recorded (the
+// master's host pages: its arena's, or the ELF file copy's). The guest can never write, remap or unmap
 // the executable range (syscalls.cpp: touches_text), so decoding later gives
 // the records decoding at load time would have given.
 #pragma once
