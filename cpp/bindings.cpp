@@ -40,7 +40,7 @@ py::str lenient_str(std::string_view s) {
 }
 
 py::dict run_elf(const py::bytes& elf, const std::vector<std::string>& argv, const py::bytes& stdin_data,
-                 uint64_t max_instructions, uint64_t max_memory) {
+                 uint64_t max_instructions, uint64_t max_memory, bool eager_decode) {
     auto image = bytes_span(elf);
     auto input = bytes_span(stdin_data);
     sandbox::ExitResult r;
@@ -48,7 +48,7 @@ py::dict run_elf(const py::bytes& elf, const std::vector<std::string>& argv, con
         py::gil_scoped_release release;
         r = sandbox::run_to_exit(image, argv,
                                  std::string_view(reinterpret_cast<const char*>(input.data()), input.size()),
-                                 max_instructions, max_memory);
+                                 max_instructions, max_memory, eager_decode);
     }
     py::dict d;
     d["outcome"] = sandbox::outcome_name(r.outcome);
@@ -57,6 +57,8 @@ py::dict run_elf(const py::bytes& elf, const std::vector<std::string>& argv, con
     d["stdout"] = py::bytes(r.stdout_data);
     d["stderr"] = py::bytes(r.stderr_data);
     d["instructions"] = r.instructions;
+    d["decoded_units"] = r.decoded_units;
+    d["text_units"] = r.text_units;
     return d;
 }
 
@@ -262,9 +264,10 @@ PYBIND11_MODULE(_core, m) {
 
     m.def("run_elf", &run_elf, py::arg("elf"), py::arg("argv") = std::vector<std::string>{"app"},
           py::arg("stdin") = py::bytes(), py::arg("max_instructions") = uint64_t{10'000'000'000},
-          py::arg("max_memory") = uint64_t{256} << 20,
+          py::arg("max_memory") = uint64_t{256} << 20, py::arg("eager_decode") = false,
           "Runs a static RISC-V ELF to exit like a plain process; returns outcome, reason, exit_code, "
-          "stdout, stderr, instructions.");
+          "stdout, stderr, instructions, and decoded_units of text_units (decoder cache units; "
+          "eager_decode=True decodes all of them up front).");
 
     py::class_<server::Server>(m, "Server")
         .def(py::init(&make_server), py::arg("host") = "127.0.0.1", py::arg("port") = 8080,

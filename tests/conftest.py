@@ -4,6 +4,7 @@ and an engine serving them on a free port."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -32,6 +33,23 @@ def bundled_elves(builder) -> dict[str, Path]:
     specs, problems = discover_tenants(TENANTS)
     assert not problems
     return {spec.name: builder.build(spec).elf for spec in specs}
+
+
+GUEST_PROGRAMS = Path(__file__).resolve().parent / "guest_programs"
+
+
+@pytest.fixture(scope="session")
+def compiled_programs(tmp_path_factory) -> dict[str, Path]:
+    """The corpus in guest_programs/, cross-compiled once per run."""
+    out = tmp_path_factory.mktemp("guest-programs")
+    elves = {}
+    for source in sorted(GUEST_PROGRAMS.iterdir()):
+        compiler = "riscv64-linux-gnu-g++" if source.suffix == ".cpp" else "riscv64-linux-gnu-gcc"
+        elf = out / f"{source.stem}.elf"
+        subprocess.run([compiler, "-O2", "-static", str(source), "-o", str(elf), "-lm"],
+                       check=True, capture_output=True, timeout=300)
+        elves[source.stem] = elf
+    return elves
 
 
 @pytest.fixture

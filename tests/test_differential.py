@@ -2,13 +2,12 @@
 the same stdout and exit status under both."""
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from mtd import _core
 
-from conftest import SEED_PAGE
+from conftest import GUEST_PROGRAMS, SEED_PAGE
 
 
 def run_qemu(qemu, elf, stdin=b""):
@@ -34,21 +33,6 @@ def test_hello_elf_output_is_the_seed_program_output(bundled_elves):
     assert stdout == b"Hello from Python\n200 text/plain\n\n" + SEED_PAGE
 
 
-GUEST_PROGRAMS = Path(__file__).resolve().parent / "guest_programs"
-
-
-@pytest.fixture(scope="session")
-def compiled_programs(tmp_path_factory) -> dict[str, Path]:
-    """The corpus in guest_programs/, cross-compiled once per run."""
-    out = tmp_path_factory.mktemp("guest-programs")
-    elves = {}
-    for source in sorted(GUEST_PROGRAMS.iterdir()):
-        compiler = "riscv64-linux-gnu-g++" if source.suffix == ".cpp" else "riscv64-linux-gnu-gcc"
-        elf = out / f"{source.stem}.elf"
-        subprocess.run([compiler, "-O2", "-static", str(source), "-o", str(elf), "-lm"],
-                       check=True, capture_output=True, timeout=300)
-        elves[source.stem] = elf
-    return elves
 
 
 @pytest.mark.parametrize("program", sorted(p.stem for p in GUEST_PROGRAMS.iterdir()))

@@ -3,9 +3,6 @@
 // OP_ILLEGAL so the interpreter faults instead of guessing.
 #include "decoder.hpp"
 
-#include <cstring>
-
-#include "layout.hpp"
 
 namespace mtd::sandbox::detail {
 namespace {
@@ -345,65 +342,27 @@ Decoded decode(uint32_t in, unsigned avail) {
     return decode32(in);
 }
 
-Text build_text(uint64_t base, std::span<const uint8_t> code, const std::vector<bool>& exec,
-                const std::vector<std::pair<uint64_t, Native>>& natives) {
-    Text t;
-    t.base = base;
-    t.nslots = code.size() / 2;
-    t.slots.resize(t.nslots + 2);
-    for (uint64_t i = 0; i < t.nslots; ++i) {
-        const uint64_t off = i * 2;
-        if (!exec[off >> kPageBits]) {
-            t.slots[i] = make(OP_FETCH_FAULT);
-            t.slots[i].set_len(1);
-            continue;
-        }
-        // A 32-bit instruction may not straddle into a non-executable page.
-        uint64_t avail = code.size() - off;
-        if (avail >= 4 && !exec[(off + 2) >> kPageBits]) avail = 2;
-        uint32_t word = 0;
-        std::memcpy(&word, code.data() + off, avail >= 4 ? 4 : 2);
-        t.slots[i] = decode(word, static_cast<unsigned>(avail >= 4 ? 4 : 2));
+Decoded fetch_fault() {
+    Decoded d = make(OP_FETCH_FAULT);
+    d.set_len(1);
+    return d;
+}
+
+Decoded native_call(Native id) {
+    Decoded d = make(OP_NATIVE, 0, 0, 0, static_cast<int32_t>(id));
+    d.set_len(1);
+    return d;
+}
+
+bool ends_block(const Decoded& d) {
+    switch (d.op) {
+        case OP_JAL: case OP_JALR: case OP_BEQ: case OP_BNE: case OP_BLT: case OP_BGE:
+        case OP_BLTU: case OP_BGEU: case OP_ECALL: case OP_EBREAK: case OP_ILLEGAL:
+        case OP_FETCH_FAULT: case OP_NATIVE:
+            return true;
+        default:
+            return false;
     }
-    for (uint64_t i = t.nslots; i < t.nslots + 2; ++i) {
-        t.slots[i] = make(OP_FETCH_FAULT);
-        t.slots[i].set_len(1);
-    }
-    for (const auto& [addr, id] : natives) {
-        const uint64_t i = (addr - base) / 2;
-        if (addr < base || (addr & 1) || i >= t.nslots || !exec[(addr - base) >> kPageBits]) continue;
-        t.slots[i] = make(OP_NATIVE, 0, 0, 0, static_cast<int32_t>(id));
-        t.slots[i].set_len(1);
-    }
-    // Static targets inside the text: switch to the unchecked handlers.
-    static constexpr Op kStatic[kStaticJumpCount] = {OP_JAL, OP_BEQ, OP_BNE, OP_BLT, OP_BGE, OP_BLTU, OP_BGEU};
-    for (uint64_t i = 0; i < t.nslots; ++i) {
-        Decoded& d = t.slots[i];
-        for (unsigned k = 0; k < kStaticJumpCount; ++k) {
-            if (d.op != kStatic[k]) continue;
-            const int64_t target = static_cast<int64_t>(i) + (d.imm >> 1);
-            if ((d.imm & 1) == 0 && target >= 0 && static_cast<uint64_t>(target) < t.nslots)
-                d.handler = static_cast<uint16_t>(2 * OP_COUNT + 2 * k + (d.len() - 1));
-            break;
-        }
-    }
-    // Block instruction counts, from the end backwards: a block ends at a
-    // control transfer, an ecall or anything that always stops.
-    for (uint64_t j = t.nslots + 2; j-- > 0;) {
-        Decoded& d = t.slots[j];
-        const uint64_t next = j + d.len();
-        bool ends = next >= t.nslots + 2;
-        switch (d.op) {
-            case OP_JAL: case OP_JALR: case OP_BEQ: case OP_BNE: case OP_BLT: case OP_BGE:
-            case OP_BLTU: case OP_BGEU: case OP_ECALL: case OP_EBREAK: case OP_ILLEGAL:
-            case OP_FETCH_FAULT: case OP_NATIVE:
-                ends = true;
-                break;
-            default: break;
-        }
-        d.cnt = ends ? 1 : 1 + t.slots[next].cnt;
-    }
-    return t;
 }
 
 }  // namespace mtd::sandbox::detail

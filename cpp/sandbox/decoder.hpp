@@ -1,19 +1,20 @@
-// Decoder cache: every 2-byte slot of the executable range is decoded once
-// per Program into a fixed-size record (handler index + operands) that all
-// forks share read-only. Compressed instructions decode to the same handlers
-// as their 32-bit forms, differing only in `len`.
+// Instruction decoding into the fixed-size record the interpreter dispatches
+// on (handler index + operands). Compressed instructions decode to the same
+// handlers as their 32-bit forms, differing only in `len`. The per-Program
+// cache of these records is text.hpp.
 #pragma once
+#include <cstddef>
 #include <cstdint>
-#include <span>
-#include <utility>
-#include <vector>
 
 #include "natives.hpp"
 
 namespace mtd::sandbox::detail {
 
 // clang-format off
+// UNDECODED must stay first: a zero record (untouched cache memory) means
+// "not decoded yet" (see text.hpp).
 #define MTD_OPS(X) \
+    X(UNDECODED) \
     X(ILLEGAL) X(FETCH_FAULT) \
     X(LUI) X(AUIPC) X(JAL) X(JALR) X(BEQ) X(BNE) X(BLT) X(BGE) X(BLTU) X(BGEU) \
     X(LB) X(LH) X(LW) X(LD) X(LBU) X(LHU) X(LWU) X(SB) X(SH) X(SW) X(SD) \
@@ -52,21 +53,26 @@ enum Op : uint8_t {
 inline constexpr uint8_t kSinkReg = 32;
 
 struct Decoded {
+    // handler and cnt share the first 8 bytes (`head`): the lazy cache
+    // publishes them with one atomic store and the interpreter reads them
+    // with one load at every block entry, so no thread can see one without
+    // the other (text.hpp).
+    //
     // The interpreter's dispatch index: op for 2-byte encodings, op + OP_COUNT
     // for 4-byte ones, so each handler knows its length (its sequential step)
-    // at compile time.
+    // at compile time. 0 (OP_UNDECODED, 2-byte form) = not decoded yet.
     uint16_t handler;
     uint8_t op;
     uint8_t rd;
+    // Instructions from this slot to the end of its basic block (the next
+    // jump, branch or ecall along the sequential path), inclusive: added to
+    // the instruction count once per block entry (Text fills it).
+    uint32_t cnt;
     uint8_t rs1;
     uint8_t rs2;
     uint8_t rs3;
     uint8_t rm;     // rounding mode for FP ops (7 = dynamic)
     int32_t imm;    // immediate, CSR number for CSR ops
-    // Instructions from this slot to the end of its basic block (the next
-    // jump, branch or ecall along the sequential path), inclusive: added to
-    // the instruction count once per block entry (build_text fills it).
-    uint32_t cnt;
 
     // Instruction length in 2-byte units (1 or 2).
     unsigned len() const {
@@ -76,8 +82,15 @@ struct Decoded {
     void set_len(unsigned len) { handler = static_cast<uint16_t>(op + (len == 2 ? OP_COUNT : 0)); }
 };
 static_assert(sizeof(Decoded) == 16);
+static_assert(offsetof(Decoded, handler) == 0 && offsetof(Decoded, cnt) == 4,
+              "head_handler/head_cnt below assume this layout (little-endian)");
 
-// Direct jumps and branches whose target build_text proved to be inside the
+// The first 8 bytes of a record as one word, and its two fields.
+using DecodedHead = uint64_t __attribute__((may_alias));
+inline unsigned head_handler(uint64_t head) { return static_cast<uint16_t>(head); }
+inline uint32_t head_cnt(uint64_t head) { return static_cast<uint32_t>(head >> 32); }
+
+// Direct jumps and branches whose target Text proved to be inside the
 // text get a handler from this extra range (2 * OP_COUNT + 2 * i + len - 1),
 // which skips the runtime target range check.
 // clang-format off
@@ -88,18 +101,12 @@ inline constexpr unsigned kHandlerCount = 2 * OP_COUNT + 2 * kStaticJumpCount;
 
 // Decodes one instruction (16 or 32 bits; `avail` bytes are readable).
 Decoded decode(uint32_t bits, unsigned avail);
-
-struct Text {
-    uint64_t base = 0;    // guest address of slot 0
-    uint64_t nslots = 0;  // executable 2-byte slots; two FETCH_FAULT sentinels follow
-    std::vector<Decoded> slots;
-};
-
-// Builds the cache for [base, base + code.size()); `exec[i]` says whether
-// the page i of that range is executable (others decode to FETCH_FAULT).
-// The entry slot of each function in `natives` becomes OP_NATIVE (imm = the
-// builtin): see natives.hpp.
-Text build_text(uint64_t base, std::span<const uint8_t> code, const std::vector<bool>& exec,
-                const std::vector<std::pair<uint64_t, Native>>& natives = {});
+// The record of a slot that must not execute (not executable, or past the end).
+Decoded fetch_fault();
+// The record replacing the entry of a C library function run natively.
+Decoded native_call(Native id);
+// Whether the instruction ends a basic block (control transfer, ecall, or a
+// stop): its cnt is 1 and it never falls through with NEXT().
+bool ends_block(const Decoded& d);
 
 }  // namespace mtd::sandbox::detail

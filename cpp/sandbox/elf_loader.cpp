@@ -25,7 +25,7 @@ std::string hex(uint64_t v) {
 }  // namespace
 
 std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
-                     const std::vector<std::string>& argv) {
+                     const std::vector<std::string>& argv, bool share_pages) {
     Memory& mem = core.mem;
     if (elf.size() < sizeof(Elf64_Ehdr)) return "not an ELF file (too short)";
     Elf64_Ehdr eh;
@@ -47,6 +47,22 @@ std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
     std::vector<Elf64_Phdr> ph(eh.e_phnum);
     std::memcpy(ph.data(), elf.data() + eh.e_phoff, eh.e_phnum * sizeof(Elf64_Phdr));
 
+    // Whether the guest page at a (in segment p) can be the file's own page:
+    // entirely file bytes of p and of no other segment, at a page-aligned
+    // file offset. Other pages are copied, zero-filled around the segment.
+    auto covers = [](const Elf64_Phdr& q, uint64_t a) {
+        if (q.p_type != PT_LOAD || q.p_memsz == 0 || page_down(q.p_vaddr) >= a + kPageSize) return false;
+        return q.p_vaddr >= a || q.p_memsz > a - q.p_vaddr;
+    };
+    auto file_page = [&](const Elf64_Phdr& p, uint64_t a) -> const uint8_t* {
+        if (!share_pages || ((p.p_offset - p.p_vaddr) & kPageMask) || a < p.p_vaddr ||
+            a + kPageSize > p.p_vaddr + p.p_filesz)
+            return nullptr;
+        for (const auto& q : ph)
+            if (&q != &p && covers(q, a)) return nullptr;
+        return elf.data() + p.p_offset + (a - p.p_vaddr);
+    };
+
     uint64_t exec_lo = ~0ull, exec_hi = 0, end = 0, phdr_addr = 0;
     for (const auto& p : ph) {
         if (p.p_type == PT_INTERP || p.p_type == PT_DYNAMIC) return "dynamically linked ELF; build with -static";
@@ -58,10 +74,20 @@ std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
             return "PT_LOAD segment at " + hex(p.p_vaddr) + " outside the guest address space";
         const uintptr_t prot = ((p.p_flags & PF_R) ? kPteR : 0) | ((p.p_flags & PF_W) ? kPteW : 0) |
                                ((p.p_flags & PF_X) ? kPteX : 0);
-        for (uint64_t a = page_down(p.p_vaddr); a < p.p_vaddr + p.p_memsz; a += kPageSize)
-            if (!mem.populate(a, prot)) return "ELF does not fit in the init memory limit";
-        if (!mem.write_bytes_loader(p.p_vaddr, elf.data() + p.p_offset, p.p_filesz))
-            return "cannot write segment";
+        for (uint64_t a = page_down(p.p_vaddr); a < p.p_vaddr + p.p_memsz; a += kPageSize) {
+            if (const uint8_t* page = file_page(p, a)) {
+                if (!mem.map_shared(a, page, prot)) return "ELF does not fit in the init memory limit";
+            } else if (!mem.populate(a, prot)) {
+                return "ELF does not fit in the init memory limit";
+            }
+        }
+        for (uint64_t a = p.p_vaddr; a < p.p_vaddr + p.p_filesz;) {  // the copied pages' bytes
+            const uint64_t next = std::min(page_down(a) + kPageSize, p.p_vaddr + p.p_filesz);
+            if (!file_page(p, page_down(a)) &&
+                !mem.write_bytes_loader(a, elf.data() + p.p_offset + (a - p.p_vaddr), next - a))
+                return "cannot write segment";
+            a = next;
+        }
         if (p.p_flags & PF_X) {
             exec_lo = std::min(exec_lo, p.p_vaddr);
             exec_hi = std::max(exec_hi, p.p_vaddr + p.p_memsz);
@@ -73,21 +99,20 @@ std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
     if (exec_hi == 0) return "ELF has no executable segment";
     if (eh.e_entry < exec_lo || eh.e_entry >= exec_hi) return "entry point outside the executable segment";
 
-    // Decoder cache over the executable range.
+    // Decoder cache over the executable range, decoding from the loaded
+    // pages (the master's, kept for the Program's life; the guest can never
+    // change the range, see touches_text). An executable page without read
+    // permission decodes as zeros, as it always has.
     exec_lo = page_down(exec_lo);
     exec_hi = page_up(exec_hi);
-    std::vector<uint8_t> code(exec_hi - exec_lo);
-    std::vector<bool> exec_pages(code.size() / kPageSize);
-    for (uint64_t a = exec_lo; a < exec_hi; a += kPageSize) {
-        const uint8_t* p = mem.read_ptr(a);
-        exec_pages[(a - exec_lo) / kPageSize] = false;
-        if (p) std::memcpy(code.data() + (a - exec_lo), p, kPageSize);
-    }
+    std::vector<const uint8_t*> pages((exec_hi - exec_lo) / kPageSize, nullptr);
     for (const auto& p : ph)
         if (p.p_type == PT_LOAD && (p.p_flags & PF_X))
-            for (uint64_t a = page_down(p.p_vaddr); a < p.p_vaddr + p.p_memsz; a += kPageSize)
-                exec_pages[(a - exec_lo) / kPageSize] = true;
-    text = build_text(exec_lo, code, exec_pages, find_natives(elf, exec_lo, exec_hi));
+            for (uint64_t a = page_down(p.p_vaddr); a < p.p_vaddr + p.p_memsz; a += kPageSize) {
+                const uint8_t* host = mem.read_ptr(a);
+                pages[(a - exec_lo) / kPageSize] = host ? host : g_zero_page;
+            }
+    if (!text.init(exec_lo, std::move(pages), find_natives(elf, exec_lo, exec_hi))) return "no host memory for the decoder cache";
     core.text = &text;
     mem.layout.exec_lo = exec_lo;
     mem.layout.exec_hi = exec_hi;

@@ -13,7 +13,10 @@ namespace mtd::sandbox::detail {
 
 // Loads `elf` into the empty core (its Memory must be attached to an arena)
 // and fills `text`. Sets pc and sp. Returns an error line, empty on success.
+// share_pages: `elf` is a page-aligned read-only mapping that outlives the
+// core, text and every fork (ElfImage); whole file pages of segments are
+// then mapped rather than copied.
 std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
-                     const std::vector<std::string>& argv);
+                     const std::vector<std::string>& argv, bool share_pages = false);
 
 }  // namespace mtd::sandbox::detail

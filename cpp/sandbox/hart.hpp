@@ -3,7 +3,7 @@
 #pragma once
 #include <cstdint>
 
-#include "decoder.hpp"
+#include "text.hpp"
 #include "memory.hpp"
 
 namespace mtd::sandbox::detail {

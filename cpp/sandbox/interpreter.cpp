@@ -105,7 +105,7 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
 
     uint64_t* const x = h.x;
     uint64_t* const f = h.f;
-    const Decoded* const dc = t.slots.data();
+    const Decoded* const dc = t.slots();
     const uint64_t base = t.base;
     const uint64_t nslots = t.nslots;
     // Instructions the budget has left: one live value for the hot ENTER
@@ -122,6 +122,7 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
 
 #define PC ((reinterpret_cast<uintptr_t>(d) >> 3) + pc_bias)
 #define RETIRED_BEFORE_D (limit - static_cast<uint64_t>(left) - d->cnt)
+    // Mid-block: the record is published (text.hpp), a plain load will do.
 #define DISPATCH() goto* labels[d->handler]
     // Instructions are counted per basic block: entering a block at slot d
     // adds d->cnt (the instructions from d to the block's end), so the count
@@ -132,14 +133,22 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
         d += STEP;         \
         DISPATCH();        \
     } while (0)
+    // Block entry at d: handler and cnt from one acquire load of the record's
+    // head, as another thread may be publishing it right now (text.hpp). An
+    // undecoded record reads as handler OP_UNDECODED with cnt 0.
+#define BLOCK()                                                             \
+    do {                                                                    \
+        const uint64_t head_ =                                              \
+            __atomic_load_n(reinterpret_cast<const DecodedHead*>(d), __ATOMIC_ACQUIRE); \
+        left -= head_cnt(head_);                                            \
+        goto* labels[head_handler(head_)];                                  \
+    } while (0)
     // Enter the block at nd_: budget check on the count including the jump.
 #define ENTER(nd)                                                 \
     do {                                                          \
-        const int64_t before_ = left;                             \
         d = (nd);                                                 \
-        left -= d->cnt;                                           \
-        if (__builtin_expect(before_ <= 0, 0)) goto stop_budget;  \
-        DISPATCH();                                               \
+        if (__builtin_expect(left <= 0, 0)) goto stop_budget;     \
+        BLOCK();                                                  \
     } while (0)
     // A control transfer outside the decoded text: fault with pc = target.
 #define FETCH_FAULT_AT(target)                                    \
@@ -168,7 +177,7 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
             FETCH_FAULT_AT(PC + static_cast<int64_t>(imm));           \
         ENTER(dc + slot_);                                            \
     } while (0)
-    // Target validated by build_text: imm is even, so imm / 2 slots of 16 bytes.
+    // Target validated by Text: imm is even, so imm / 2 slots of 16 bytes.
 #define JUMP_STATIC()                                                 \
     ENTER(reinterpret_cast<const Decoded*>(reinterpret_cast<const char*>(d) + \
                                            static_cast<int64_t>(d->imm) * 8))
@@ -195,6 +204,15 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
         ENTER(dc + (off >> 1));
     }
 
+    // First execution of a unit of the text: decode it, count the block
+    // (BLOCK added the undecoded record's cnt, 0) and run it. Only block
+    // entries get here (text.hpp), so both lengths share one handler.
+op_UNDECODED_1:
+op_UNDECODED_2:
+    t.decode(static_cast<uint64_t>(d - dc));
+    left -= d->cnt;
+    DISPATCH();
+
 #define MTD_CAT2(a, b) a##b
 #define MTD_CAT(a, b) MTD_CAT2(a, b)
 #define H(name) MTD_CAT(op_##name##_, STEP)
@@ -207,8 +225,10 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
 #undef STEP
 
 stop_budget:
+    // At a block entry, before its count was added (d may not be decoded).
     result = Stop::Budget;
-    goto out;
+    h.pc = PC;
+    goto out_pc_set;
 stop_memory:
     result = Stop::MemoryLimit;
     goto out;

@@ -293,6 +293,15 @@ uint8_t* Memory::populate(uint64_t a, uintptr_t prot) {
     return reinterpret_cast<uint8_t*>(e & ~kPteFlags);
 }
 
+bool Memory::map_shared(uint64_t a, const uint8_t* page, uintptr_t prot) {
+    uintptr_t* own = own_entry(a);
+    if (!own) return false;
+    drop_entry(a, *own);
+    if (prot & kPteW) prot |= kPteR;
+    *own = reinterpret_cast<uintptr_t>(page) | (prot & (kPteR | kPteW | kPteX)) | kPteMapped;
+    return true;
+}
+
 bool Memory::write_bytes_loader(uint64_t a, const void* src, uint64_t n) {
     auto* in = static_cast<const uint8_t*>(src);
     while (n) {
@@ -347,6 +356,14 @@ void Memory::restore_copies(const Memory& master) {
         copy.lines = 0;
         changed_[ti][i >> 6] &= ~(1ull << (i & 63));  // keep the entry
     }
+}
+
+void Memory::trim_sealed() {
+    // Whole pages inside changed_ only; private anonymous memory (heap or
+    // mmap) reads as zeros again after MADV_DONTNEED.
+    const uintptr_t lo = page_up(reinterpret_cast<uintptr_t>(changed_));
+    const uintptr_t hi = page_down(reinterpret_cast<uintptr_t>(changed_) + sizeof changed_);
+    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
 }
 
 void Memory::fork_from(const Memory& master, bool same_master) {

@@ -134,9 +134,17 @@ public:
     uint8_t* populate(uint64_t a, uintptr_t prot);
     // Loader: copies into populated pages regardless of their protection.
     bool write_bytes_loader(uint64_t a, const void* src, uint64_t n);
+    // Loader: maps `page`, host memory that is never written and outlives
+    // this Memory and its forks (a read-only file mapping), at a with prot.
+    // Not owned, so never written in place: a guest write copies it first,
+    // and like the zero page it is charged to the limit only then.
+    bool map_shared(uint64_t a, const uint8_t* page, uintptr_t prot);
 
     // ---- fork support
     void seal();  // master: drop kOwned everywhere, nothing is writable in place
+    // Sealed master: returns the change bitmaps to the kernel. seal() left
+    // them zero and only forks use them, but they were touched (128 KiB).
+    void trim_sealed();
     void fork_from(const Memory& master, bool same_master_as_last_time);
 
     void set_limit(uint64_t bytes) { limit_ = bytes; }

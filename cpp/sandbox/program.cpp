@@ -1,9 +1,11 @@
 // Program::load: ELF -> decoded text + master machine run to MTD_ECALL_READY.
 #include <cstdio>
+#include <utility>
 
 #include "elf_loader.hpp"
 #include "mtd_abi.h"
 #include "program_state.hpp"
+#include "sandbox/machine.hpp"
 
 namespace mtd::sandbox {
 namespace {
@@ -17,6 +19,17 @@ struct InitEnv final : detail::SysEnv {
 };
 
 [[noreturn]] void fail(const std::string& why) { throw LoadError("on_init: " + why); }
+
+// A request whose result nobody sees, so that the code a request runs is
+// decoded (and the pages it reads are mapped) before the first real request
+// arrives. Its fork is thrown away like any other; the caller silences the
+// log.
+void warm_up(const Program& p) {
+    Machine m;
+    Response out;
+    const RequestView request{"GET", "/", "", "localhost", "host: localhost\n", ""};
+    m.handle(p, request, out);
+}
 
 }  // namespace
 
@@ -36,7 +49,11 @@ std::shared_ptr<const Program> Program::load(std::span<const uint8_t> elf, const
     detail::Core& c = s.master;
     c.mem.attach(&s.arena, limits.init_memory);
 
-    if (std::string e = detail::load_elf(elf, c, s.text, {}); !e.empty()) throw LoadError("load: " + e);
+    // Segment pages come from a private file copy of the ELF when the host
+    // allows one (pages nobody reads then cost no memory), else are copied.
+    const bool mapped = s.image.create(elf);
+    if (std::string e = detail::load_elf(mapped ? s.image.bytes() : elf, c, s.text, {}, mapped); !e.empty())
+        throw LoadError("load: " + e);
 
     InitEnv env;
     env.log = &p->log_;
@@ -71,6 +88,21 @@ std::shared_ptr<const Program> Program::load(std::span<const uint8_t> elf, const
     }
     s.init_instructions = c.hart.instret;
     c.mem.seal();
+    // Most of what init decoded or read (start-up, on_init) is not needed
+    // again: give it back, then decode what a request runs. Nothing else
+    // can run this Program yet.
+    s.text.forget();
+    s.image.release_touched();
+    c.mem.trim_sealed();
+    std::string().swap(c.iobuf);  // the master never runs (or writes) again
+    LogSink sink = std::exchange(p->log_, LogSink{});
+    warm_up(*p);
+    // That read the request path's code from the file, only to decode it.
+    // Drop it, and map back what a request reads as data, so the first real
+    // request takes no page faults there.
+    s.image.release_touched();
+    warm_up(*p);
+    p->log_ = std::move(sink);
     return p;
 }
 

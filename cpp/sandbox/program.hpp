@@ -1,7 +1,8 @@
 // A loaded tenant program: the ELF's decoded text (shared by every fork) and
 // the master machine state captured when the guest signalled MTD_ECALL_READY.
 // Immutable once load() returns, so any number of worker threads may fork it
-// at the same time without locks.
+// at the same time without locks. (The decoder cache still fills in as code
+// first runs, under its own lock off the hot path: text.hpp.)
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -6,11 +6,13 @@
 #include "arena.hpp"
 #include "core.hpp"
 #include "decoder.hpp"
+#include "elf_image.hpp"
 #include "sandbox/program.hpp"
 
 namespace mtd::sandbox {
 
 struct Program::State {
+    detail::ElfImage image;   // file pages the master maps (elf_image.hpp)
     detail::Arena arena;      // owns every master page and leaf
     detail::Text text;
     detail::Core master;      // sealed at READY: read-only from then on

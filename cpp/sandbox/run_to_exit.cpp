@@ -31,7 +31,8 @@ struct ExitEnv final : detail::SysEnv {
 }  // namespace
 
 ExitResult run_to_exit(std::span<const uint8_t> elf, const std::vector<std::string>& argv,
-                       std::string_view stdin_data, uint64_t max_instructions, uint64_t max_memory) {
+                       std::string_view stdin_data, uint64_t max_instructions, uint64_t max_memory,
+                       bool eager_decode) {
     ExitResult r;
     auto arena = std::make_unique<detail::Arena>();
     auto core = std::make_unique<detail::Core>();
@@ -42,6 +43,7 @@ ExitResult run_to_exit(std::span<const uint8_t> elf, const std::vector<std::stri
         r.reason = "load: " + e;
         return r;
     }
+    if (eager_decode) text.decode_all();
     ExitEnv env;
     env.r = &r;
     env.in = stdin_data;
@@ -102,6 +104,8 @@ ExitResult run_to_exit(std::span<const uint8_t> elf, const std::vector<std::stri
         c.retire_ecall();
     }
     r.instructions = c.hart.instret;
+    r.decoded_units = text.decoded_units();
+    r.text_units = text.code_units();
     return r;
 }
 

@@ -17,10 +17,15 @@ struct ExitResult {
     std::string stdout_data;
     std::string stderr_data;
     uint64_t instructions = 0;
+    // Decoder cache units (text.hpp) decoded by the end, out of text_units.
+    uint64_t decoded_units = 0;
+    uint64_t text_units = 0;
 };
 
+// eager_decode: decode the whole text before starting, as the decoder cache
+// once did (tests check that lazy decoding changes nothing).
 ExitResult run_to_exit(std::span<const uint8_t> elf, const std::vector<std::string>& argv,
                        std::string_view stdin_data, uint64_t max_instructions,
-                       uint64_t max_memory = 256ull << 20);
+                       uint64_t max_memory = 256ull << 20, bool eager_decode = false);
 
 }  // namespace mtd::sandbox

@@ -170,7 +170,9 @@ static int profile_mode(const char* path, const std::string& req_path) {
     const uint64_t start = c.hart.instret;
     for (bool done = false; !done;) {
         const uint64_t pc0 = c.hart.pc, n0 = c.hart.instret;
-        const sd::Decoded& slot = text.slots[(pc0 - text.base) / 2];
+        const uint64_t index = (pc0 - text.base) / 2;
+        if (pc0 >= text.base && index < text.nslots) text.decode(index);  // records decode lazily
+        const sd::Decoded& slot = text.slots()[std::min(index, text.nslots)];
         if (slot.op == sd::OP_NATIVE) {
             // A budget of one instruction cannot pay for a builtin: run it here.
             uint64_t charged = 0;
