@@ -141,3 +141,23 @@ def test_failing_init_keeps_previous_version(tmp_path, cache_dir, source, toml, 
             assert c.get("/").text == "v1"
     finally:
         engine.stop()
+
+
+def test_native_builtins_are_bounded_by_the_budget(tmp_path, cache_dir):
+    add_tenant(tmp_path, "builtins", (GUEST_TENANTS / "builtins.cpp").read_text(),
+               toml='hosts = ["builtins.test"]\n')
+    engine = make_engine(tmp_path, cache_dir)
+    engine.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{engine.port}", timeout=10,
+                          headers={"Host": "builtins.test"}) as c:
+            assert c.get("/small").text == "equal\n"  # 1 MiB: well inside the budget
+            for path in ("/memcmp", "/memset", "/memmove"):  # 512 MiB each
+                response = c.get(path)
+                assert (response.status_code, response.text.split("\n")[0]) == \
+                    (504, "mtd: budget: instruction budget exhausted"), path
+            assert c.get("/small").text == "equal\n"
+        errors = next(s for s in engine.stats() if s["name"] == "builtins")["errors"]
+        assert (errors["budget"], errors["memory"]) == (3, 0)
+    finally:
+        engine.stop()
