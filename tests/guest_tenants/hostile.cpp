@@ -56,13 +56,15 @@ static void peek(uint64_t addr) {
 }
 
 // Every system call number in a sweep except the ones listed in the request
-// body (the host's supported set): each must answer -ENOSYS and touch
+// body, or the query if there is no body (the host's supported set, e.g.
+// "17,25,29"): each must answer -ENOSYS and touch
 // nothing: not the buffer all six arguments point at, not the argument
 // registers. Answers how many were tried and every one that misbehaved.
 static void unsupported_syscalls() {
     static char body[8192];
     size_t n = mtd_request_field(MTD_FIELD_BODY, body, sizeof body - 1);
     body[n < sizeof body ? n : sizeof body - 1] = '\0';
+    if (!body[0]) std::strcpy(body, query);
     static bool supported[512];
     for (char *p = body; *p;) {
         char *end;
