@@ -5,7 +5,8 @@ root (after `./mtd setup`). pytest does not collect it.
 
 One embedded engine (2 worker threads by default) serves the bundled hello
 tenant (the neighbour) and tests/guest_tenants/hostile.cpp (the attacker,
-default limits: 2,000,000 instructions, 64 MiB per request). The built-in
+default limits: 2,000,000 instructions, 64 MiB per request; responses
+capped at 1 MiB). The built-in
 load generator drives hello at a fixed rate; its latency is measured from
 each request's intended start, so a stalled worker is not hidden. Each
 attack round runs the neighbour load while a second generator sends one
@@ -74,7 +75,10 @@ def make_tenants(root: Path) -> None:
     shutil.copytree(ROOT / "tenants" / "hello", root / "hello")
     (root / "hostile").mkdir()
     (root / "hostile" / "app.cpp").write_text((GUEST_TENANTS / "hostile.cpp").read_text())
-    (root / "hostile" / "tenant.toml").write_text('hosts = ["hostile.test"]\n')
+    # Default limits, except the response size: /big answers 4 MiB, under
+    # the 16 MiB default.
+    (root / "hostile" / "tenant.toml").write_text('hosts = ["hostile.test"]\n[limits]\n'
+                                                  'response_bytes = 1048576\n')
     (root / "initloop").mkdir()
     (root / "initloop" / "app.cpp").write_text('#include "mtd_guest.h"\n'
                                                'int main() { mtd_ready(); return 0; }\n')
