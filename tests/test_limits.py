@@ -34,6 +34,8 @@ ATTACKS = {
     "/unmapped-write": (500, "mtd: fault: store access fault at 0xe8000000 ", "fault"),
     "/write-code": (500, "mtd: fault: store access fault", "fault"),
     "/jump-data": (500, "mtd: fault: instruction fetch fault", "fault"),
+    # Only the ELF's own code runs, whatever a mapping's permissions say.
+    "/exec-mmap": (500, "mtd: fault: instruction fetch fault at pc 0x", "fault"),
     "/illegal": (500, "mtd: fault: illegal instruction", "fault"),
     "/bad-pointer": (500, "mtd: fault: respond: unreadable buffer", "fault"),
     "/high-pointer": (500, "mtd: fault: respond: unreadable buffer", "fault"),
@@ -86,6 +88,12 @@ def test_attack_is_contained(hostile_engine, path):
             assert c.get("/").content == SEED_PAGE
         assert c.get("/ok", headers={"Host": "hostile.test"}).text == "fine\n"
     assert tenant_stats(hostile_engine, "hostile")["errors"][counter] == before + 1
+
+
+def test_own_code_cannot_be_made_writable_or_unmapped(hostile_engine):
+    with httpx.Client(base_url=f"http://127.0.0.1:{hostile_engine.port}", timeout=10) as c:
+        response = c.get("/mprotect-code", headers={"Host": "hostile.test"})
+    assert (response.status_code, response.text) == (200, "mprotect -13 munmap -22\n")  # EACCES, EINVAL
 
 
 def test_uncaught_cpp_exception_is_logged(hostile_engine):

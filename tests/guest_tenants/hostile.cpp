@@ -165,6 +165,23 @@ int main() {
     }
     if (is("/write-code")) { *(volatile uint32_t *)(void *)&main = 0; ok("wrote code\n"); }
     if (is("/jump-data")) { static uint32_t data[4] = {0x00000013}; ((void (*)())(void *)data)(); }
+    if (is("/exec-mmap")) {
+        // Code of its own in a page mapped read/write/execute: "li a0, 42; ret".
+        long p = raw_syscall(222, 0, 4096, 7, 0x22, -1, 0);
+        if (p < 0) ok("mmap failed\n");
+        static const uint32_t code[] = {0x02a00513, 0x00008067};
+        std::memcpy(reinterpret_cast<void *>(p), code, sizeof code);
+        int len = std::snprintf(reply, sizeof reply, "ran %ld\n", reinterpret_cast<long (*)()>(p)());
+        mtd_respond(200, "text/plain", 10, reply, len);
+    }
+    if (is("/mprotect-code")) {
+        // Make its own code writable: refused; nothing else changes.
+        long page = reinterpret_cast<long>(&main) & ~4095l;
+        long r = raw_syscall(226, page, 4096, 7);
+        long u = raw_syscall(215, page, 4096);
+        int len = std::snprintf(reply, sizeof reply, "mprotect %ld munmap %ld\n", r, u);
+        mtd_respond(200, "text/plain", 10, reply, len);
+    }
     if (is("/illegal")) __asm__ volatile(".word 0xffffffff");
     if (is("/big")) { static char big[4 << 20]; std::memset(big, 'x', sizeof big); mtd_respond(200, "text/plain", 10, big, sizeof big); }
     if (is("/bad-pointer")) mtd_respond(200, "text/plain", 10, (const char *)0x10, 100);
