@@ -64,7 +64,7 @@ py::dict run_elf(const py::bytes& elf, const std::vector<std::string>& argv, con
 
 std::unique_ptr<server::Server> make_server(const std::string& host, int port, int threads,
                                             const std::optional<py::bytes>& vanilla_page,
-                                            std::optional<int> admin_port) {
+                                            std::optional<int> admin_port, double request_timeout) {
     server::ServerConfig config;
     config.host = host;
     config.port = port;
@@ -74,6 +74,9 @@ std::unique_ptr<server::Server> make_server(const std::string& host, int port, i
     if (admin_port && (*admin_port < 0 || *admin_port > 65535))
         throw py::value_error("admin_port must be 0 (ephemeral) to 65535, or None to disable");
     config.admin_port = admin_port.value_or(-1);
+    if (!(request_timeout > 0 && request_timeout <= 86400))
+        throw py::value_error("request_timeout must be more than 0 and at most 86400 seconds");
+    config.request_timeout_ms = static_cast<uint64_t>(request_timeout * 1000 + 0.5);
     return std::make_unique<server::Server>(std::move(config));
 }
 
@@ -272,8 +275,10 @@ PYBIND11_MODULE(_core, m) {
     py::class_<server::Server>(m, "Server")
         .def(py::init(&make_server), py::arg("host") = "127.0.0.1", py::arg("port") = 8080,
              py::arg("threads") = 0, py::arg("vanilla_page") = py::none(), py::arg("admin_port") = py::none(),
+             py::arg("request_timeout") = 10.0,
              "vanilla_page=None disables /_mtd/vanilla. admin_port: None disables the admin listener "
-             "(/metrics, /stats on 127.0.0.1), 0 picks an ephemeral port.")
+             "(/metrics, /stats on 127.0.0.1), 0 picks an ephemeral port. request_timeout: seconds a "
+             "connection has to send a complete request head (and the keep-alive idle limit).")
         .def("start", &server::Server::start, py::call_guard<py::gil_scoped_release>())
         .def("stop", &server::Server::stop, py::call_guard<py::gil_scoped_release>())
         .def_property_readonly("running", &server::Server::running)

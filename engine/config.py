@@ -22,3 +22,6 @@ class EngineConfig:
     vanilla: bool = True  # serve /_mtd/vanilla, the unsandboxed comparison page
     admin_port: int | None = 8081  # /metrics and /stats on 127.0.0.1; 0 = any free port, None = off
     build_jobs: int = 0  # 0: one build per core
+    # Seconds a connection has to send a whole request head, from its accept
+    # or the end of its previous response (so also the keep-alive idle limit).
+    request_timeout: float = 10.0

@@ -44,7 +44,8 @@ class Engine:
         self.config = config
         self.builder = Builder(config.cache_dir)
         self.server = _core.Server(config.host, config.port, config.threads,
-                                   VANILLA_PAGE if config.vanilla else None, config.admin_port)
+                                   VANILLA_PAGE if config.vanilla else None, config.admin_port,
+                                   config.request_timeout)
         self.tenants: dict[str, TenantStatus] = {}
         self.logs = LogAssembler()
         self._pending: list[LogRecord] = []  # records not yet drained by the caller

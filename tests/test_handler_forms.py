@@ -81,10 +81,15 @@ def test_exceptions_are_caught_in_the_handler_or_answered_500(tmp_path, cache_di
             # A raise caught by the tenant itself fits well inside the default
             # budget (the shim primes the unwinder before ready).
             assert [c.get("/").text for _ in range(3)] == ["caught"] * 3
+            before = next(s for s in engine.stats() if s["name"] == "raising")
             escaped = c.get("/raise")
+            after = next(s for s in engine.stats() if s["name"] == "raising")
         log = [r.text for r in engine.drain_logs() if r.kind == "guest"]
     finally:
         engine.stop()
     assert escaped.status_code == 500
     assert escaped.text.startswith("mtd: exception: KeyError")
     assert any(line.startswith("on_client_request raised KeyError") for line in log)
+    # The guest answered the 500 itself: counted as a 5xx, not as a sandbox error.
+    assert after["status_5xx"] == before["status_5xx"] + 1
+    assert after["errors"] == before["errors"]

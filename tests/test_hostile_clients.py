@@ -1,6 +1,7 @@
 """Hostile HTTP clients against a real engine (hello tenant, loopback only):
 malformed requests, oversize headers and bodies, slowloris, a pipelining
-flood and a thousand idle connections. For each attack the server must stay
+flood and two thousand idle connections, and the request timeout that cuts
+slow and idle connections off. For each attack the server must stay
 up, a well-behaved client must keep getting real answers while and after it
 runs, and memory must stay bounded. Every loop is bounded in count and time.
 
@@ -104,6 +105,7 @@ def guarded(server):
     for _ in range(3):
         good_request(server.port)
     growth = rss() - before
+    print(f"RSS {before / 2**20:.0f} -> {(before + growth) / 2**20:.0f} MiB", end=" ")  # shown with -s
     assert growth < RSS_BOUND, f"RSS grew by {growth / 2**20:.0f} MiB"
 
 
@@ -313,11 +315,14 @@ def test_pipelining_flood(guarded):
     assert answered == count  # H2O 2.2 answers them all (kept strict to notice a change)
 
 
-@pytest.mark.timeout(40, func_only=True)
-def test_thousand_idle_connections(guarded):
+IDLE = 2000
+
+
+@pytest.mark.timeout(60, func_only=True)
+def test_two_thousand_idle_connections(guarded):
     port = guarded.port
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = 2 * 1000 + 200  # both ends live in this process
+    need = 2 * IDLE + 200  # both ends live in this process
     if soft < need:
         if hard != resource.RLIM_INFINITY and hard < need:
             pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {need}")
@@ -325,8 +330,8 @@ def test_thousand_idle_connections(guarded):
     conns = []
     try:
         with GoodClient(port):
-            deadline = time.monotonic() + 20
-            for i in range(1000):
+            deadline = time.monotonic() + 30
+            for i in range(IDLE):
                 assert time.monotonic() < deadline
                 s = connect(port)
                 if i % 2:  # half of them also leave a request half-sent
@@ -338,7 +343,7 @@ def test_thousand_idle_connections(guarded):
         # They were accepted and are being served: a sample completes (all
         # sent at once: H2O closes a connection that takes 10 s to send its
         # request, which some would reach if they waited their turn).
-        sample = list(range(0, 1000, 67)) + list(range(1, 1000, 67))
+        sample = list(range(0, IDLE, 97)) + list(range(1, IDLE, 97))
         for i in sample:
             conns[i].sendall(b"\r\n" if i % 2 else b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         for i in sample:
@@ -349,3 +354,73 @@ def test_thousand_idle_connections(guarded):
         for s in conns:
             s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+TIMEOUT = 1.5  # the request timeout of the engine below
+
+
+@pytest.fixture(scope="module")
+def short_timeout_server(tmp_path_factory, cache_dir, bundled_elves):
+    root = tmp_path_factory.mktemp("short-timeout")
+    shutil.copytree(TENANTS / "hello", root / "hello")
+    engine = make_engine(root, cache_dir, request_timeout=TIMEOUT)
+    engine.start()
+    yield engine
+    engine.stop()
+
+
+@pytest.mark.timeout(30, func_only=True)
+def test_request_timeout_cuts_off_slow_and_idle_connections(short_timeout_server):
+    """Slowloris connections still dripping header bytes, connections that
+    never send a byte and keep-alive connections idle after a response are
+    all closed by the server once the request timeout has passed (counted
+    from the accept, or from the last response), while a good client is
+    served throughout."""
+    port = short_timeout_server.port
+    opened: dict[socket.socket, tuple[str, float]] = {}  # socket -> (kind, its clock's start)
+    closed: dict[socket.socket, float] = {}  # socket -> seconds after its clock's start
+    try:
+        for _ in range(20):
+            s = connect(port)
+            s.sendall(b"GET / HTTP/1.1\r\n")
+            opened[s] = ("dripping", time.monotonic())
+            opened[connect(port)] = ("silent", time.monotonic())
+            s = connect(port)
+            s.sendall(GOOD + b"\r\n")
+            assert read_all(s, timeout=5, until=SEED_PAGE).endswith(SEED_PAGE)
+            opened[s] = ("idle-after-response", time.monotonic())
+        poller = select.poll()
+        by_fd = {s.fileno(): s for s in opened}
+        for s in opened:
+            poller.register(s, select.POLLIN)
+        drip = b"X-Slow: " + b"s" * 64
+        deadline = time.monotonic() + 3 * TIMEOUT + 2
+        with GoodClient(port):
+            tick = 0
+            while len(closed) < len(opened) and time.monotonic() < deadline:
+                # One byte per dripping connection every 100 ms: never a
+                # complete head, always "making progress".
+                for s, (kind, _) in opened.items():
+                    if kind == "dripping" and s not in closed:
+                        with contextlib.suppress(OSError):
+                            s.send(drip[tick % len(drip):][:1])
+                tick += 1
+                until = time.monotonic() + 0.1
+                while (left := until - time.monotonic()) > 0:
+                    for fd, _ in poller.poll(1000 * left):
+                        s = by_fd[fd]
+                        try:
+                            data = s.recv(65536)
+                        except OSError:
+                            data = b""
+                        if not data:  # anything sent before the close is read and dropped
+                            closed[s] = time.monotonic() - opened[s][1]
+                            poller.unregister(s)
+        for kind in ("dripping", "silent", "idle-after-response"):
+            times = sorted(closed.get(s, -1.0) for s, (k, _) in opened.items() if k == kind)
+            assert -1.0 not in times, f"{kind}: still open after {3 * TIMEOUT + 2}s: {times}"
+            assert TIMEOUT * 0.9 <= times[0] and times[-1] <= TIMEOUT * 3, (kind, times)
+        good_request(port)
+    finally:
+        for s in opened:
+            s.close()

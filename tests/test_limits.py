@@ -2,7 +2,10 @@
 its own status and reason, moves its counter, and leaves the server (and the
 neighbour tenant) serving."""
 
+import ctypes
+import re
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -10,21 +13,35 @@ import pytest
 
 from mtd.engine import LoadFailed
 
-from conftest import SEED_PAGE, TENANTS, make_engine
+from conftest import REPO, SEED_PAGE, TENANTS, make_engine
 
 GUEST_TENANTS = Path(__file__).resolve().parent / "guest_tenants"
 
 # path -> (status, start of the body, error counter that must move)
 ATTACKS = {
     "/loop": (504, "mtd: budget: instruction budget exhausted", "budget"),
+    "/print-flood": (504, "mtd: budget: instruction budget exhausted", "budget"),
     "/malloc": (507, "mtd: memory: memory limit exceeded", "memory"),
+    "/brk": (507, "mtd: memory: memory limit exceeded", "memory"),
+    "/mmap": (507, "mtd: memory: memory limit exceeded", "memory"),
+    # Past the 8 MiB stack: the unmapped page right below it.
+    "/recursion": (500, "mtd: fault: store access fault at 0xef7ff", "fault"),
     "/null": (500, "mtd: fault: load access fault at 0x0 ", "fault"),
+    "/null-write": (500, "mtd: fault: store access fault at 0x0 ", "fault"),
     "/wild": (500, "mtd: fault: load access fault at 0xdead0000beef", "fault"),
+    "/high-read": (500, "mtd: fault: load access fault at 0xffffffff80000000 ", "fault"),
+    "/high-write": (500, "mtd: fault: store access fault at 0x8000000000000000 ", "fault"),
+    "/unmapped-write": (500, "mtd: fault: store access fault at 0xe8000000 ", "fault"),
     "/write-code": (500, "mtd: fault: store access fault", "fault"),
     "/jump-data": (500, "mtd: fault: instruction fetch fault", "fault"),
+    # Only the ELF's own code runs, whatever a mapping's permissions say.
+    "/exec-mmap": (500, "mtd: fault: instruction fetch fault at pc 0x", "fault"),
     "/illegal": (500, "mtd: fault: illegal instruction", "fault"),
     "/bad-pointer": (500, "mtd: fault: respond: unreadable buffer", "fault"),
-    "/abort": (500, "mtd: fault: abort", "fault"),
+    "/high-pointer": (500, "mtd: fault: respond: unreadable buffer", "fault"),
+    "/abort": (500, "mtd: fault: abort (signal 6)", "fault"),
+    # An uncaught C++ exception: std::terminate, then abort.
+    "/throw": (500, "mtd: fault: abort (signal 6)", "fault"),
     "/big": (502, "mtd: response_too_large:", "response_too_large"),
     "/exit": (502, "mtd: no_response: guest exited without responding", "no_response"),
 }
@@ -44,8 +61,9 @@ def hostile_engine(tmp_path_factory, cache_dir):
     root = tmp_path_factory.mktemp("hostile-tenants")
     shutil.copytree(TENANTS / "hello", root / "hello")
     add_tenant(root, "hostile", (GUEST_TENANTS / "hostile.cpp").read_text(),
-               toml='hosts = ["hostile.test"]\n[limits]\nrequest_memory = 8388608\n'
+               toml='hosts = ["hostile.test"]\n[limits]\nrequest_memory = 16777216\n'
                     'response_bytes = 1048576\n')
+    add_tenant(root, "vault", (GUEST_TENANTS / "vault.cpp").read_text(), toml='hosts = ["vault.test"]\n')
     engine = make_engine(root, cache_dir)
     engine.start()
     yield engine
@@ -70,6 +88,98 @@ def test_attack_is_contained(hostile_engine, path):
             assert c.get("/").content == SEED_PAGE
         assert c.get("/ok", headers={"Host": "hostile.test"}).text == "fine\n"
     assert tenant_stats(hostile_engine, "hostile")["errors"][counter] == before + 1
+
+
+def test_own_code_cannot_be_made_writable_or_unmapped(hostile_engine):
+    with httpx.Client(base_url=f"http://127.0.0.1:{hostile_engine.port}", timeout=10) as c:
+        response = c.get("/mprotect-code", headers={"Host": "hostile.test"})
+    assert (response.status_code, response.text) == (200, "mprotect -13 munmap -22\n")  # EACCES, EINVAL
+
+
+def test_uncaught_cpp_exception_is_logged(hostile_engine):
+    # After /print-flood the tenant's log budget takes a few seconds to refill.
+    deadline = time.monotonic() + 10
+    log = ""
+    with httpx.Client(base_url=f"http://127.0.0.1:{hostile_engine.port}", timeout=10) as c:
+        while "escaped the handler" not in log and time.monotonic() < deadline:
+            hostile_engine.drain_logs()
+            assert c.get("/throw", headers={"Host": "hostile.test"}).status_code == 500
+            time.sleep(0.2)
+            log = "".join(r.text for r in hostile_engine.drain_logs() if r.kind == "guest")
+            time.sleep(0.3)
+    assert "terminate called after throwing an instance of 'std::runtime_error'" in log
+    assert "escaped the handler" in log
+
+
+def test_address_space_bomb_runs_out_of_addresses(hostile_engine):
+    """mmap without touching: the guest gets ENOMEM when its 2.5 GiB mmap
+    window is full, no host memory goes with it, and the request answers."""
+    before = tenant_stats(hostile_engine, "hostile")["errors"]
+    with httpx.Client(base_url=f"http://127.0.0.1:{hostile_engine.port}", timeout=10) as c:
+        response = c.get("/mmap-reserve", headers={"Host": "hostile.test"})
+    assert response.status_code == 200, response.text
+    mapped, calls, last = re.fullmatch(r"mapped (\d+) MiB in (\d+) calls, then (-?\d+)\n",
+                                       response.text).groups()
+    assert 2048 <= int(mapped) <= 3584 and int(last) == -12  # -ENOMEM
+    assert tenant_stats(hostile_engine, "hostile")["errors"] == before
+
+
+def supported_syscalls() -> list[int]:
+    """The system-call numbers the sandbox implements (cpp/sandbox/syscalls.cpp)."""
+    source = (REPO / "cpp" / "sandbox" / "syscalls.cpp").read_text()
+    numbers = [int(n) for n in re.findall(r"\bSYS_\w+ = (\d+)", source)]
+    assert len(numbers) > 40  # the table was found
+    return numbers
+
+
+def test_every_unsupported_syscall_is_enosys(hostile_engine):
+    """Every other number in 0..511 (and some far beyond) answers -ENOSYS and
+    leaves the guest's memory and registers alone; the request then answers."""
+    supported = supported_syscalls()
+    hostile_engine.drain_logs()
+    before = tenant_stats(hostile_engine, "hostile")["errors"]
+    with httpx.Client(base_url=f"http://127.0.0.1:{hostile_engine.port}", timeout=10) as c:
+        response = c.post("/syscalls", headers={"Host": "hostile.test"},
+                          content=" ".join(map(str, supported)))
+        assert c.get("/").content == SEED_PAGE
+    assert response.status_code == 200, response.text
+    tried = 512 - len(set(supported)) + 8
+    assert response.text == f"tried {tried} misbehaved 0\n"
+    assert tenant_stats(hostile_engine, "hostile")["errors"] == before
+    assert not [r for r in hostile_engine.drain_logs() if r.kind == "guest"]
+
+
+def test_addresses_guessed_from_a_neighbour_reach_only_own_memory(hostile_engine):
+    """The attacker aims at the addresses where its neighbour keeps secrets
+    (global, heap, stack) and at a host address holding one: it reads and
+    writes only its own copy (or faults), and the neighbour keeps its secrets."""
+    host_secret = ctypes.create_string_buffer(b"vault-secret-0451-host" * 4)
+    host_address = ctypes.addressof(host_secret)
+    with httpx.Client(base_url=f"http://127.0.0.1:{hostile_engine.port}", timeout=10) as c:
+        def attack(path, address):
+            r = c.get(f"{path}?{address:x}", headers={"Host": "hostile.test"})
+            if r.status_code == 500:
+                assert r.text.startswith("mtd: fault: "), r.text
+                return None
+            assert r.status_code == 200, r.text
+            return bytes.fromhex(r.text.strip())
+
+        secrets = c.get("/", headers={"Host": "vault.test"}).text
+        assert secrets == "vault-secret-0451-global vault-secret-0451-heap vault-secret-0451-stack\n"
+        addresses = [int(a, 16) for a in c.get("/where", headers={"Host": "vault.test"}).text.split()]
+        for address in addresses:
+            seen = attack("/peek", address)
+            assert seen is None or b"vault" not in seen, seen
+            written = attack("/poke", address)
+            assert written is None or written.startswith(b"PWNED by hostile"), written
+            # Not even the attacker's own next request sees its write.
+            again = attack("/peek", address)
+            assert again is None or b"PWNED" not in again, again
+        # A host address is not a guest address: always a fault.
+        r = c.get(f"/peek?{host_address:x}", headers={"Host": "hostile.test"})
+        assert r.status_code == 500
+        assert r.text.startswith(f"mtd: fault: load access fault at {host_address:#x} ")
+        assert c.get("/", headers={"Host": "vault.test"}).text == secrets
 
 
 def test_tenants_share_no_writable_page(tmp_path, cache_dir):

@@ -23,6 +23,9 @@ def add_engine_arguments(parser: argparse.ArgumentParser, default_port: int) -> 
                         help="where built tenants are cached (default: ~/.cache/mtd/builds)")
     parser.add_argument("--no-vanilla", action="store_true",
                         help="do not serve /_mtd/vanilla, the unsandboxed comparison page")
+    parser.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="a connection has this long to send a whole request head, and may "
+                             "stay idle this long between requests (default: %(default)s)")
 
 
 def console_parser() -> argparse.ArgumentParser:
@@ -53,7 +56,8 @@ def bench_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> EngineConfig:
     config = EngineConfig(host=args.host, port=args.port, threads=args.threads,
-                          tenants_dir=args.tenants, vanilla=not args.no_vanilla)
+                          tenants_dir=args.tenants, vanilla=not args.no_vanilla,
+                          request_timeout=args.request_timeout)
     if args.cache_dir is not None:
         config.cache_dir = args.cache_dir
     admin_port = getattr(args, "admin_port", -1)  # bench has no admin listener

@@ -15,6 +15,12 @@ struct ServerConfig {
     std::string vanilla_page;
     std::string vanilla_content_type = "text/plain";
     size_t max_request_body = 1 << 20;  // H2O buffers whole bodies; its default is 1 GiB
+    // A connection has this long to send a complete request head, counted
+    // from its accept (or from the end of its previous response, so it is
+    // also the keep-alive idle limit); H2O then closes it. Slow clients
+    // (slowloris) and idle ones cannot hold a connection longer. Also
+    // HTTP/2's idle timeout.
+    uint64_t request_timeout_ms = 10'000;
     // Admin listener (/metrics, /stats) on 127.0.0.1 only: -1 = disabled,
     // 0 = an ephemeral port (see Server::admin_port()).
     int admin_port = -1;

@@ -19,6 +19,8 @@ struct Server::H2oConfig {
     explicit H2oConfig(const ServerConfig& config) {
         h2o_config_init(&globalconf);
         globalconf.max_request_entity_size = config.max_request_body;
+        globalconf.http1.req_timeout = config.request_timeout_ms;
+        globalconf.http2.idle_timeout = config.request_timeout_ms;
         // One wildcard host with one handler at "/": routing by Host is ours.
         h2o_hostconf_t* host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
         RequestHandler::install(h2o_config_register_path(host, "/", 0));
