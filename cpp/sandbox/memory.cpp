@@ -18,7 +18,6 @@ Memory::Memory() {
 
 Memory::~Memory() {
     if (copies_) munmap(copies_, (kSpaceSize >> kPageBits) * sizeof(PageCopy));
-    delete[] touched_;
 }
 
 bool Memory::keep_copies() {
@@ -29,7 +28,7 @@ bool Memory::keep_copies() {
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return false;
     copies_ = static_cast<PageCopy*>(p);
-    touched_ = new uint32_t[kMaxTouched];
+    touched_.resize(kMaxTouched);
     return true;
 }
 
@@ -54,28 +53,27 @@ void Memory::attach(Arena* arena, uint64_t limit_bytes, Arena* leaf_arena) {
 }
 
 void* Memory::new_page() {
-    if (used_ + kPageSize > limit_) {
-        oom_ = true;
-        return nullptr;
-    }
+    if (!charge_page()) return nullptr;
     void* p = arena_->alloc_page();
     if (!p) {
+        used_ -= kPageSize;
         oom_ = true;
-        return nullptr;
     }
-    used_ += kPageSize;
     return p;
+}
+
+void Memory::note_touched(uint64_t a) {
+    if (ntouched_ < kMaxTouched)
+        touched_[ntouched_++] = static_cast<uint32_t>(a >> kPageBits);
+    else
+        touched_overflow_ = true;
 }
 
 bool Memory::charge_leaf(uint64_t ti) {
     // First change to this leaf in this request: charged like a copy even
     // when the copy kept from an earlier request is reused.
     if (charged_[ti]) return true;
-    if (used_ + kPageSize > limit_) {
-        oom_ = true;
-        return false;
-    }
-    used_ += kPageSize;
+    if (!charge_page()) return false;
     charged_[ti] = true;
     dirty_[ndirty_++] = static_cast<uint16_t>(ti);
     return true;
@@ -85,17 +83,9 @@ bool Memory::touch(uint64_t a) {
     PageCopy& copy = copies_[a >> kPageBits];
     if (copy.gen == gen_) return true;
     // Kept from an earlier request: charged as if copied now, leaf included.
-    if (!charge_leaf(a >> kTopShift)) return false;
-    if (used_ + kPageSize > limit_) {
-        oom_ = true;
-        return false;
-    }
-    used_ += kPageSize;
+    if (!charge_leaf(a >> kTopShift) || !charge_page()) return false;
     copy.gen = gen_;
-    if (ntouched_ < kMaxTouched)
-        touched_[ntouched_++] = static_cast<uint32_t>(a >> kPageBits);
-    else
-        touched_overflow_ = true;
+    note_touched(a);
     return true;
 }
 
@@ -143,10 +133,7 @@ uint8_t* Memory::write_slow(uint64_t a) {
         *own = e;
         if (copies_) {
             copies_[a >> kPageBits] = PageCopy{source, 0, gen_};
-            if (ntouched_ < kMaxTouched)
-                touched_[ntouched_++] = static_cast<uint32_t>(a >> kPageBits);
-            else
-                touched_overflow_ = true;
+            note_touched(a);
         }
     }
     return reinterpret_cast<uint8_t*>(e & ~kPteFlags) + (a & kPageMask);

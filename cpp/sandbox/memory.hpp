@@ -19,6 +19,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "arena.hpp"
 #include "layout.hpp"
@@ -200,8 +201,17 @@ private:
         return *reinterpret_cast<Slot*>(reinterpret_cast<char*>(table) +
                                         ((a >> (kPageBits - scale)) & ((N - 1) << scale)));
     }
+    bool charge_page() {                 // one page against the limit (false: oom)
+        if (used_ + kPageSize > limit_) {
+            oom_ = true;
+            return false;
+        }
+        used_ += kPageSize;
+        return true;
+    }
     bool touch(uint64_t a);              // charges a kept page's first write in a request
     bool charge_leaf(uint64_t ti);       // charges leaf ti once per request
+    void note_touched(uint64_t a);       // a's page is to be restored by the next fork
     void restore_copies(const Memory& master);
     uint8_t* write_slow(uint64_t a);
     uintptr_t* own_leaf(uint64_t a);     // leaf for a, copied/created if shared
@@ -235,7 +245,7 @@ private:
     // keep_copies(): one PageCopy per guest page (reserved, touched lazily),
     // the pages this request copied or charged, and the request number.
     PageCopy* copies_ = nullptr;
-    uint32_t* touched_ = nullptr;
+    std::vector<uint32_t> touched_;
     uint64_t ntouched_ = 0;
     bool touched_overflow_ = false;
     uint64_t gen_ = 1;
