@@ -277,7 +277,7 @@ PYBIND11_MODULE(_core, m) {
     py::class_<server::Server>(m, "Server")
         .def(py::init(&make_server), py::arg("host") = "127.0.0.1", py::arg("port") = 8080,
              py::arg("threads") = 0, py::arg("vanilla_page") = py::none(), py::arg("admin_port") = py::none(),
-             py::arg("request_timeout") = 10.0, py::arg("max_parked") = 8, py::arg("max_parked_per_tenant") = 4,
+             py::arg("request_timeout") = 10.0, py::arg("max_parked") = 16, py::arg("max_parked_per_tenant") = 8,
              "vanilla_page=None disables /_mtd/vanilla. admin_port: None disables the admin listener "
              "(/metrics, /stats on 127.0.0.1), 0 picks an ephemeral port. request_timeout: seconds a "
              "connection has to send a complete request head (and the keep-alive idle limit). "

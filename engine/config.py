@@ -28,5 +28,5 @@ class EngineConfig:
     # Requests that outlast one time slice (~100 µs) and are continued between
     # other requests, per worker thread; 0 turns time slicing off. Of those,
     # at most max_parked_per_tenant per tenant. Past either cap: 503.
-    max_parked: int = 8
-    max_parked_per_tenant: int = 4
+    max_parked: int = 16
+    max_parked_per_tenant: int = 8

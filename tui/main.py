@@ -11,6 +11,14 @@ from pathlib import Path
 from mtd.engine import EngineConfig
 
 
+def count(text: str) -> int:
+    """argparse type: a whole number, 0 or more."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def add_engine_arguments(parser: argparse.ArgumentParser, default_port: int) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: %(default)s)")
     parser.add_argument("--port", type=int, default=default_port,
@@ -26,11 +34,11 @@ def add_engine_arguments(parser: argparse.ArgumentParser, default_port: int) -> 
     parser.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="a connection has this long to send a whole request head, and may "
                              "stay idle this long between requests (default: %(default)s)")
-    parser.add_argument("--max-parked", type=int, default=8, metavar="N",
+    parser.add_argument("--max-parked", type=count, default=EngineConfig.max_parked, metavar="N",
                         help="per worker thread: requests longer than one time slice (~100 µs) "
                              "continued between other requests; more get 503. 0 turns time "
                              "slicing off (default: %(default)s)")
-    parser.add_argument("--max-parked-per-tenant", type=int, default=4, metavar="N",
+    parser.add_argument("--max-parked-per-tenant", type=count, default=EngineConfig.max_parked_per_tenant, metavar="N",
                         help="of those, how many one tenant may hold (default: %(default)s)")
 
 

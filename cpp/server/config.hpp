@@ -31,8 +31,8 @@ struct ServerConfig {
     // max_parked_per_tenant of one tenant; past either, the request is shed
     // with 503 (kind "overloaded").
     sandbox::Slice slice;
-    size_t max_parked = 8;
-    size_t max_parked_per_tenant = 4;
+    size_t max_parked = 16;
+    size_t max_parked_per_tenant = 8;
     // Admin listener (/metrics, /stats) on 127.0.0.1 only: -1 = disabled,
     // 0 = an ephemeral port (see Server::admin_port()).
     int admin_port = -1;
