@@ -84,3 +84,48 @@ def test_allocator_tenant_serves_the_same_answer_every_request(qemu, builder, ca
                 assert response.content == expected
     finally:
         engine.stop()
+
+
+# The rest of glibc's malloc API: any function of it the allocator lacked
+# would bring glibc's malloc.o into the static link beside ours, and the link
+# would fail on two mallocs. std::thread too (thread exit refers, weakly, to
+# glibc's per-thread arena cleanup).
+MALLOC_API_TENANT = r"""
+#include <malloc.h>
+#include <cstdio>
+#include <string>
+#include <system_error>
+#include <thread>
+#include "mtd_guest.h"
+
+int main() {
+    bool standalone = mtd_ready() != 0;
+    std::string out;
+    try {
+        std::thread t([] {});
+        t.join();
+        out += "thread ran\n";
+    } catch (const std::system_error &) {
+        out += "no threads\n";
+    }
+    out += mallopt(M_MMAP_THRESHOLD, 1 << 20) ? "mallopt\n" : "mallopt failed\n";
+    out += malloc_trim(0) == 0 ? "trim\n" : "trim freed\n";
+    out += mallinfo2().arena == 0 ? "mallinfo2\n" : "mallinfo2 arena\n";
+    malloc_stats();
+    out += malloc_info(0, stderr) == 0 ? "malloc_info\n" : "malloc_info failed\n";
+    if (standalone) {
+        std::fputs(out.c_str(), stdout);
+        return 0;
+    }
+    mtd_respond(200, "text/plain", 10, out.data(), out.size());
+}
+"""
+
+
+def test_whole_malloc_api_links_against_the_mtd_allocator(builder, tmp_path):
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "app.cpp").write_text(MALLOC_API_TENANT)
+    elf = builder.build(load_tenant(tmp_path / "api")).elf
+    assert "alloc_slow" in symbols(elf) and "_int_malloc" not in symbols(elf)
+    # Our emulator has no clone: the thread cannot start, the rest works.
+    assert run_ours(elf) == (0, b"no threads\nmallopt\ntrim\nmallinfo2\nmalloc_info\n")

@@ -18,6 +18,7 @@
 #include <malloc.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -269,3 +270,10 @@ int malloc_trim(size_t pad) { (void)pad; return 0; }
 void malloc_stats(void) {}
 struct mallinfo2 mallinfo2(void) { struct mallinfo2 m = {0}; return m; }
 struct mallinfo mallinfo(void) { struct mallinfo m = {0}; return m; }
+int malloc_info(int options, FILE *out) {
+    if (options) {
+        errno = EINVAL;
+        return -1;
+    }
+    return fputs("<malloc version=\"1\">\n</malloc>\n", out) < 0 ? -1 : 0;
+}
