@@ -55,15 +55,15 @@ static inline size_t header_of(const void *p) { return ((const size_t *)p)[-1]; 
 static inline void set_header(void *p, size_t h) { ((size_t *)p)[-1] = h; }
 
 /* t: a block's total size, a multiple of 16, at most CLASS_MAX. */
-static inline unsigned class_of(size_t t) {
-    if (t <= FINE_MAX) return (unsigned)(t / 16 - 1);
+static inline size_t class_of(size_t t) {
+    if (t <= FINE_MAX) return t / 16 - 1;
     unsigned e = 63 - (unsigned)__builtin_clzl(t - 1); /* t in (2^e, 2^(e+1)] */
     return 64 + (e - 10) * 4 + (unsigned)((t - 1 - ((size_t)1 << e)) >> (e - 2));
 }
 
-static inline size_t class_size(unsigned c) {
+static inline size_t class_size(size_t c) {
     if (c < 64) return (size_t)(c + 1) * 16;
-    unsigned e = 10 + (c - 64) / 4;
+    unsigned e = 10 + (unsigned)(c - 64) / 4;
     return ((size_t)1 << e) + (size_t)((c - 64) % 4 + 1) * ((size_t)1 << (e - 2));
 }
 
@@ -102,23 +102,34 @@ static void *malloc_mmap(size_t n) {
     return map + ALIGNMENT;
 }
 
+static inline size_t total_size(size_t n) { /* n at most CLASS_MAX - HEADER */
+    return (n + HEADER + ALIGNMENT - 1) & ~(size_t)(ALIGNMENT - 1);
+}
+
+static inline void *pop(size_t c) {
+    void *p = heap.free_list[c];
+    if (p) heap.free_list[c] = *(void **)p;
+    return p;
+}
+
+/* A new block of class c from the bump region. Memory past the bump pointer
+ * has never been written (fresh from brk or mmap), so the block is zero. */
+static void *carve(size_t c) {
+    size_t t = class_size(c);
+    if ((size_t)(heap.end - heap.bump) < t && !grow(t)) return NULL;
+    void *p = heap.bump + HEADER;
+    heap.bump += t;
+    set_header(p, t);
+    return p;
+}
+
 /* Everything but a hit in a fine class's free list: kept out of line so the
  * common case in malloc needs no stack frame. */
 static __attribute__((noinline)) void *alloc_slow(size_t n) {
     if (n > CLASS_MAX - HEADER) return malloc_mmap(n);
-    size_t t = (n + HEADER + ALIGNMENT - 1) & ~(size_t)(ALIGNMENT - 1);
-    unsigned c = class_of(t);
-    void *p = heap.free_list[c];
-    if (p) {
-        heap.free_list[c] = *(void **)p;
-        return p;
-    }
-    t = class_size(c);
-    if ((size_t)(heap.end - heap.bump) < t && !grow(t)) return NULL;
-    p = heap.bump + HEADER;
-    heap.bump += t;
-    set_header(p, t);
-    return p;
+    size_t c = class_of(total_size(n));
+    void *p = pop(c);
+    return p ? p : carve(c);
 }
 
 /* Not `malloc` itself: the library's declaration of malloc promises the
@@ -187,9 +198,14 @@ void *calloc(size_t count, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
-    void *p = alloc(n);
-    /* Fresh mappings are zero already; recycled blocks are not. */
-    if (p && n <= CLASS_MAX - HEADER) memset(p, 0, n);
+    /* Only a recycled block needs zeroing: fresh mappings and blocks carved
+     * from the bump region are zero already, and not writing them keeps
+     * their pages untouched (a request pays for every page it writes). */
+    if (n > CLASS_MAX - HEADER) return malloc_mmap(n);
+    size_t c = class_of(total_size(n));
+    void *p = pop(c);
+    if (!p) return carve(c);
+    memset(p, 0, n);
     return p;
 }
 
