@@ -113,10 +113,46 @@ constexpr std::string_view kErrorType = "text/plain; charset=utf-8";
 
 }  // namespace
 
+// A parked request: everything its next slices and its answer need, owned
+// here because the worker's own buffers move on to other requests.
+struct RequestHandler::Parked {
+    h2o_req_t* req;  // null once H2O has disposed of the request (client gone)
+    ParkedTicket* ticket;
+    std::shared_ptr<const tenants::RoutingTable> table;  // keeps `tenant` alive across reloads
+    const tenants::Tenant* tenant;
+    std::unique_ptr<sandbox::Machine> machine;
+    std::string headers;  // what view.headers points to
+    sandbox::RequestView view;
+    sandbox::Response response;
+    uint64_t entry;       // when the request's latency started (ns)
+    uint64_t sandbox_ns;  // time spent in its slices so far
+};
+
+// Lives in the request's memory pool: H2O disposes of it with the request
+// (say, when the client goes away), which tells the parked request.
+struct RequestHandler::ParkedTicket {
+    Parked* parked;  // null once the request was answered
+};
+
+void RequestHandler::on_parked_req_dispose(void* ticket) {
+    if (Parked* p = static_cast<ParkedTicket*>(ticket)->parked) p->req = nullptr;
+}
+
 RequestHandler::RequestHandler(const ServerConfig& config, tenants::Registry& registry,
                                stats::TenantStats& unrouted, size_t worker_index)
-    : config_(config), registry_(registry), unrouted_(unrouted), worker_(worker_index) {
+    : config_(config),
+      registry_(registry),
+      unrouted_(unrouted),
+      worker_(worker_index),
+      machine_(std::make_unique<sandbox::Machine>()) {
     reload();
+}
+
+// The worker answers parked requests before its loop shuts down
+// (cancel_parked); any left here have lost their client, or their loop.
+RequestHandler::~RequestHandler() {
+    for (const auto& p : parked_)
+        if (p->req) p->ticket->parked = nullptr;
 }
 
 void RequestHandler::install(h2o_pathconf_t* pathconf) {
@@ -186,30 +222,122 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
     // costs ~32.
     const uint64_t t0 = now_ns();
     sandbox::RunResult result;
+    bool done;
     try {
-        result = machine_.handle(*tenant.program, rv, response_);
+        done = machine_->start(*tenant.program, rv, response_, config_.slice, result);
     } catch (const std::exception& e) {
-        // An exception must not unwind through H2O's C frames; contain it
-        // like a guest fault and tell the tenant's log why.
-        result = {sandbox::Outcome::Fault, "internal error in the sandbox host", 0};
-        if (tenant.program->log()) tenant.program->log()(std::string("mtd: sandbox host error: ") + e.what() + "\n");
+        result = host_error(tenant, e);
+        done = true;
     }
-    slot.sandbox_latency.record(now_ns() - t0);
+    const uint64_t sandbox_ns = now_ns() - t0;
+    if (!done) {
+        if (park(req, tenant, rv, t0, sandbox_ns)) return;
+        result = {sandbox::Outcome::Overloaded, "too many long-running requests on this worker; retry later", 0};
+    }
+    complete(req, tenant, result, response_, t0, sandbox_ns);
+}
 
+void RequestHandler::complete(h2o_req_t* req, const tenants::Tenant& tenant, const sandbox::RunResult& result,
+                              const sandbox::Response& response, uint64_t entry, uint64_t sandbox_ns) {
+    stats::Slot& slot = tenant.stats->slot(worker_);
+    slot.sandbox_latency.record(sandbox_ns);
     int status;
     h2o_iovec_t body;
     if (result.outcome != sandbox::Outcome::Responded) {
         slot.count_failure(result.outcome);
+        if (result.outcome == sandbox::Outcome::Overloaded)
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, H2O_STRLIT("1"));
         status = sandbox::http_status(result.outcome);
         body = prepare_error(req, status, sandbox::outcome_name(result.outcome), result.reason);
-    } else if (const char* bad = check_guest_response(response_)) {
+    } else if (const char* bad = check_guest_response(response)) {
         status = 502;
         body = prepare_error(req, status, "bad_response", bad);
     } else {
-        status = response_.status;
-        body = prepare(req, status, response_.content_type, response_.body);
+        status = response.status;
+        body = prepare(req, status, response.content_type, response.body);
     }
-    finish(req, slot, status, t0, body);
+    finish(req, slot, status, entry, body);
+}
+
+bool RequestHandler::park(h2o_req_t* req, const tenants::Tenant& tenant, const sandbox::RequestView& view,
+                          uint64_t entry, uint64_t sandbox_ns) {
+    if (parked_.size() >= config_.max_parked) return false;
+    size_t mine = 0;
+    for (const auto& p : parked_) mine += p->tenant->stats == tenant.stats;  // every version of the tenant
+    if (mine >= config_.max_parked_per_tenant) return false;
+
+    auto p = std::make_unique<Parked>();
+    p->req = req;
+    p->table = table_;
+    p->tenant = &tenant;
+    p->machine = std::move(machine_);
+    p->headers.swap(headers_buf_);  // view.headers pointed into it
+    p->view = view;
+    p->view.headers = p->headers;
+    p->entry = entry;
+    p->sandbox_ns = sandbox_ns;
+    p->ticket = static_cast<ParkedTicket*>(h2o_mem_alloc_shared(&req->pool, sizeof(ParkedTicket), on_parked_req_dispose));
+    p->ticket->parked = p.get();
+    parked_.push_back(std::move(p));
+    tenant.stats->slot(worker_).parked.add();
+
+    if (spare_machines_.empty()) {
+        machine_ = std::make_unique<sandbox::Machine>();
+    } else {
+        machine_ = std::move(spare_machines_.back());
+        spare_machines_.pop_back();
+    }
+    return true;
+}
+
+void RequestHandler::run_slice() {
+    if (parked_.empty()) return;
+    std::unique_ptr<Parked> p = std::move(parked_.front());
+    parked_.pop_front();
+    stats::Slot& slot = p->tenant->stats->slot(worker_);
+    if (p->req) {
+        const uint64_t t0 = now_ns();
+        sandbox::RunResult result;
+        bool done;
+        try {
+            done = p->machine->resume(p->view, p->response, result);
+        } catch (const std::exception& e) {
+            result = host_error(*p->tenant, e);
+            done = true;
+        }
+        p->sandbox_ns += now_ns() - t0;
+        if (!done) {
+            parked_.push_back(std::move(p));
+            return;
+        }
+        p->ticket->parked = nullptr;  // answering may dispose of the request at once
+        complete(p->req, *p->tenant, result, p->response, p->entry, p->sandbox_ns);
+    } else {
+        slot.in_flight.add(-1);  // the client went away: nobody to answer
+    }
+    // Parked requests are few (max_parked), so are their Machines.
+    spare_machines_.push_back(std::move(p->machine));
+}
+
+void RequestHandler::cancel_parked() {
+    while (!parked_.empty()) {
+        std::unique_ptr<Parked> p = std::move(parked_.front());
+        parked_.pop_front();
+        if (!p->req) {
+            p->tenant->stats->slot(worker_).in_flight.add(-1);
+            continue;
+        }
+        p->ticket->parked = nullptr;
+        const sandbox::RunResult stopped{sandbox::Outcome::Overloaded, "the server is stopping", 0};
+        complete(p->req, *p->tenant, stopped, p->response, p->entry, p->sandbox_ns);
+    }
+}
+
+// An exception must not unwind through H2O's C frames; it is contained like
+// a guest fault, and the tenant's log says why.
+sandbox::RunResult RequestHandler::host_error(const tenants::Tenant& tenant, const std::exception& e) {
+    if (tenant.program->log()) tenant.program->log()(std::string("mtd: sandbox host error: ") + e.what() + "\n");
+    return {sandbox::Outcome::Fault, "internal error in the sandbox host", 0};
 }
 
 // Counts the answer and hands it to H2O. Everything is recorded before

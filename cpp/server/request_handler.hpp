@@ -2,12 +2,19 @@
 // in the worker's sandbox Machine. One RequestHandler per worker thread owns
 // that thread's Machine, its cached routing table and all reusable buffers,
 // so the request path takes no lock and does not allocate once warm.
+//
+// A request still running after its first time slice is parked with the
+// Machine it runs on (the worker takes a spare one) and continued, one
+// slice per turn of the event loop, by run_slice().
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sandbox/exchange.hpp"
 #include "sandbox/machine.hpp"
@@ -25,6 +32,7 @@ class RequestHandler {
 public:
     RequestHandler(const ServerConfig& config, tenants::Registry& registry, stats::TenantStats& unrouted,
                    size_t worker_index);
+    ~RequestHandler();
 
     void handle(st_h2o_req_t* req);
 
@@ -35,18 +43,36 @@ public:
         if (registry_.generation() != generation_) reload();
     }
 
+    // Parked requests: the worker polls without waiting while there are
+    // any, and runs one slice of the oldest after each turn of its loop.
+    bool has_parked() const { return !parked_.empty(); }
+    void run_slice();
+    // The server is stopping: answer every parked request 503.
+    void cancel_parked();
+
     // Registers the shared H2O handler on `pathconf`; it dispatches to the
     // RequestHandler the calling worker thread installed with set_current().
     static void install(st_h2o_pathconf_t* pathconf);
     static void set_current(RequestHandler* handler);
 
 private:
+    struct Parked;
+    struct ParkedTicket;
+    static void on_parked_req_dispose(void* ticket);
+    static sandbox::RunResult host_error(const tenants::Tenant& tenant, const std::exception& e);
+
     void reload();
     // The tenant for a Host header as sent (default tenant if none matches),
     // or null; see route_host_.
     const tenants::Tenant* route(std::string_view raw_host);
     void answer_tenant(st_h2o_req_t* req, const tenants::Tenant& tenant);
     void answer_no_tenant(st_h2o_req_t* req, std::string_view host);
+    // Parks the request machine_ has started; false if a cap says no.
+    bool park(st_h2o_req_t* req, const tenants::Tenant& tenant, const sandbox::RequestView& view, uint64_t entry,
+              uint64_t sandbox_ns);
+    // Answers a finished guest run (or a failure) and records it.
+    void complete(st_h2o_req_t* req, const tenants::Tenant& tenant, const sandbox::RunResult& result,
+                  const sandbox::Response& response, uint64_t entry, uint64_t sandbox_ns);
     // `entry` is when the request's latency started (ns, CLOCK_MONOTONIC).
     st_h2o_iovec_t prepare_error(st_h2o_req_t* req, int status, std::string_view name, const char* reason);
     void finish(st_h2o_req_t* req, stats::Slot& slot, int status, uint64_t entry, st_h2o_iovec_t body);
@@ -60,7 +86,9 @@ private:
     std::shared_ptr<const tenants::RoutingTable> table_;
     uint64_t generation_ = ~uint64_t{0};
 
-    sandbox::Machine machine_;
+    std::unique_ptr<sandbox::Machine> machine_;
+    std::vector<std::unique_ptr<sandbox::Machine>> spare_machines_;  // back from parked requests
+    std::deque<std::unique_ptr<Parked>> parked_;                     // oldest first
     sandbox::Response response_;
     std::string host_buf_;
     // The last routing decision: raw Host -> tenant under table_.

@@ -45,9 +45,13 @@ void Worker::run() {
         EventLoop loop(listen_fd_, h2o_config_);
         listen_fd_ = -1;  // the loop owns it now
         while (!stop_.load(std::memory_order_acquire)) {
-            loop.run_once(kPollMs);
+            // With parked requests, only look for I/O (ready requests are
+            // served first), then give the oldest one more slice.
+            loop.run_once(handler.has_parked() ? 0 : kPollMs);
+            handler.run_slice();
             handler.refresh();
         }
+        handler.cancel_parked();
         if (!loop.shut_down())
             std::fprintf(stderr, "mtd: worker %zu: %zu connection(s) did not close; leaking its event loop\n",
                          index_, loop.open_connections());
