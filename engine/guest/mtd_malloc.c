@@ -114,7 +114,7 @@ static inline void *pop(size_t c) {
 
 /* A new block of class c from the bump region. Memory past the bump pointer
  * has never been written (fresh from brk or mmap), so the block is zero. */
-static void *carve(size_t c) {
+static inline __attribute__((always_inline)) void *carve(size_t c) {
     size_t t = class_size(c);
     if ((size_t)(heap.end - heap.bump) < t && !grow(t)) return NULL;
     void *p = heap.bump + HEADER;
