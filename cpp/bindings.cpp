@@ -90,10 +90,7 @@ py::dict load_tenant(server::Server& s, const std::string& name, const py::bytes
     uint64_t init_instructions = 0;
     {
         py::gil_scoped_release release;
-        // A LoadError propagates before publish(): the previous version keeps serving.
-        auto program = sandbox::Program::load(image, limits, s.log_sink(name));
-        init_instructions = program->init_instructions_used();
-        s.registry().publish(name, hosts, is_default, std::move(program));
+        init_instructions = s.load_tenant(name, image, hosts, limits, is_default);
     }
     py::dict d;
     d["init_instructions"] = init_instructions;

@@ -284,3 +284,12 @@ def test_parked_request_is_dropped_when_its_stream_goes(sliced):
     assert after["parked"] == before["parked"] + 1
     assert after["errors"] == before["errors"]  # dropped, not run out
     assert neighbour_requests(sliced, count=1)
+
+
+def test_long_requests_run_at_the_lowest_cpu_priority(sliced):
+    """The runner thread is SCHED_IDLE (cpp/server/low_priority.hpp), so a
+    busy core always goes to the workers first; they stay SCHED_OTHER."""
+    import os
+    policies = [os.sched_getscheduler(int(tid)) for tid in os.listdir("/proc/self/task")]
+    assert policies.count(os.SCHED_IDLE) >= 1  # the worker's runner
+    assert os.SCHED_OTHER in policies

@@ -113,29 +113,18 @@ constexpr std::string_view kErrorType = "text/plain; charset=utf-8";
 
 }  // namespace
 
-// A parked request: everything its next slices and its answer need, owned
-// here because the worker's own buffers move on to other requests.
-struct RequestHandler::Parked {
-    h2o_req_t* req;  // null once H2O has disposed of the request (client gone)
-    ParkedTicket* ticket;
-    std::shared_ptr<const tenants::RoutingTable> table;  // keeps `tenant` alive across reloads
-    const tenants::Tenant* tenant;
-    std::unique_ptr<sandbox::Machine> machine;
-    std::string headers;  // what view.headers points to
-    sandbox::RequestView view;
-    sandbox::Response response;
-    uint64_t entry;       // when the request's latency started (ns)
-    uint64_t sandbox_ns;  // time spent in its slices so far
-};
-
-// Lives in the request's memory pool: H2O disposes of it with the request
-// (say, when the client goes away), which tells the parked request.
+// Lives in a parked request's memory pool: H2O disposes of it with the
+// request (an HTTP/2 stream reset, a connection torn down), which tells the
+// LongRequest that nobody is waiting for it any more.
 struct RequestHandler::ParkedTicket {
-    Parked* parked;  // null once the request was answered
+    LongRequest* request;  // null once the request was answered
 };
 
 void RequestHandler::on_parked_req_dispose(void* ticket) {
-    if (Parked* p = static_cast<ParkedTicket*>(ticket)->parked) p->req = nullptr;
+    if (LongRequest* r = static_cast<ParkedTicket*>(ticket)->request) {
+        r->req = nullptr;
+        r->abandoned.store(true, std::memory_order_release);
+    }
 }
 
 RequestHandler::RequestHandler(const ServerConfig& config, tenants::Registry& registry,
@@ -148,12 +137,7 @@ RequestHandler::RequestHandler(const ServerConfig& config, tenants::Registry& re
     reload();
 }
 
-// The worker answers parked requests before its loop shuts down
-// (cancel_parked); any left here have lost their client, or their loop.
-RequestHandler::~RequestHandler() {
-    for (const auto& p : parked_)
-        if (p->req) p->ticket->parked = nullptr;
-}
+RequestHandler::~RequestHandler() = default;
 
 void RequestHandler::install(h2o_pathconf_t* pathconf) {
     h2o_handler_t* h = h2o_create_handler(pathconf, sizeof(h2o_handler_t));
@@ -226,7 +210,7 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
     try {
         done = machine_->start(*tenant.program, rv, response_, config_.slice, result);
     } catch (const std::exception& e) {
-        result = host_error(tenant, e);
+        result = contain_host_error(tenant, e);
         done = true;
     }
     const uint64_t sandbox_ns = now_ns() - t0;
@@ -259,27 +243,52 @@ void RequestHandler::complete(h2o_req_t* req, const tenants::Tenant& tenant, con
     finish(req, slot, status, entry, body);
 }
 
+// ---- long requests (long_requests.hpp)
+
+void RequestHandler::start_long_requests(h2o_context_t* ctx) {
+    if (config_.max_parked == 0) return;  // no time slicing: nothing is ever parked
+    inbox_queue_ = ctx->queue;
+    h2o_multithread_register_receiver(inbox_queue_, &inbox_, on_long_requests_back);
+    runner_ = std::make_unique<LongRequestRunner>(&inbox_);
+}
+
+void RequestHandler::stop_long_requests(const std::function<void()>& poll) {
+    if (!runner_) return;
+    runner_->stop();  // hands every request back, finished or not
+    while (!parked_.empty()) poll();
+    runner_.reset();
+    h2o_multithread_unregister_receiver(inbox_queue_, &inbox_);
+    inbox_queue_ = nullptr;
+}
+
 bool RequestHandler::park(h2o_req_t* req, const tenants::Tenant& tenant, const sandbox::RequestView& view,
                           uint64_t entry, uint64_t sandbox_ns) {
-    if (parked_.size() >= config_.max_parked) return false;
+    if (!runner_ || parked_.size() >= config_.max_parked) return false;
     size_t mine = 0;
-    for (const auto& p : parked_) mine += p->tenant->stats == tenant.stats;  // every version of the tenant
+    for (const LongRequest* p : parked_) mine += p->tenant->stats == tenant.stats;  // every version of it
     if (mine >= config_.max_parked_per_tenant) return false;
 
-    auto p = std::make_unique<Parked>();
-    p->req = req;
-    p->table = table_;
-    p->tenant = &tenant;
-    p->machine = std::move(machine_);
-    p->headers.swap(headers_buf_);  // view.headers pointed into it
-    p->view = view;
-    p->view.headers = p->headers;
-    p->entry = entry;
-    p->sandbox_ns = sandbox_ns;
-    p->ticket = static_cast<ParkedTicket*>(h2o_mem_alloc_shared(&req->pool, sizeof(ParkedTicket), on_parked_req_dispose));
-    p->ticket->parked = p.get();
-    parked_.push_back(std::move(p));
+    auto r = std::make_unique<LongRequest>();
+    r->req = req;
+    r->table = table_;
+    r->tenant = &tenant;
+    r->machine = std::move(machine_);
+    // Copies: H2O may free the request's memory while the runner needs them.
+    r->method = view.method;
+    r->path = view.path;
+    r->query = view.query;
+    r->host = view.host;
+    r->headers = view.headers;
+    r->body = view.body;
+    r->view = {r->method, r->path, r->query, r->host, r->headers, r->body};
+    r->entry = entry;
+    r->sandbox_ns = sandbox_ns;
+    auto* ticket = static_cast<ParkedTicket*>(h2o_mem_alloc_shared(&req->pool, sizeof(ParkedTicket), on_parked_req_dispose));
+    ticket->request = r.get();
+    r->ticket = ticket;
+    parked_.push_back(r.get());
     tenant.stats->slot(worker_).parked.add();
+    runner_->submit(std::move(r));
 
     if (spare_machines_.empty()) {
         machine_ = std::make_unique<sandbox::Machine>();
@@ -290,54 +299,26 @@ bool RequestHandler::park(h2o_req_t* req, const tenants::Tenant& tenant, const s
     return true;
 }
 
-void RequestHandler::run_slice() {
-    if (parked_.empty()) return;
-    std::unique_ptr<Parked> p = std::move(parked_.front());
-    parked_.pop_front();
-    stats::Slot& slot = p->tenant->stats->slot(worker_);
-    if (p->req) {
-        const uint64_t t0 = now_ns();
-        sandbox::RunResult result;
-        bool done;
-        try {
-            done = p->machine->resume(p->view, p->response, result);
-        } catch (const std::exception& e) {
-            result = host_error(*p->tenant, e);
-            done = true;
-        }
-        p->sandbox_ns += now_ns() - t0;
-        if (!done) {
-            parked_.push_back(std::move(p));
-            return;
-        }
-        p->ticket->parked = nullptr;  // answering may dispose of the request at once
-        complete(p->req, *p->tenant, result, p->response, p->entry, p->sandbox_ns);
-    } else {
-        slot.in_flight.add(-1);  // the client went away: nobody to answer
+void RequestHandler::on_long_requests_back(h2o_multithread_receiver_t*, h2o_linklist_t* messages) {
+    while (!h2o_linklist_is_empty(messages)) {
+        auto* message = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&message->link);
+        current_handler->long_request_back(
+            std::unique_ptr<LongRequest>(H2O_STRUCT_FROM_MEMBER(LongRequest, message, message)));
     }
-    // Parked requests are few (max_parked), so are their Machines.
-    spare_machines_.push_back(std::move(p->machine));
 }
 
-void RequestHandler::cancel_parked() {
-    while (!parked_.empty()) {
-        std::unique_ptr<Parked> p = std::move(parked_.front());
-        parked_.pop_front();
-        if (!p->req) {
-            p->tenant->stats->slot(worker_).in_flight.add(-1);
-            continue;
-        }
-        p->ticket->parked = nullptr;
+void RequestHandler::long_request_back(std::unique_ptr<LongRequest> r) {
+    std::erase(parked_, r.get());
+    if (r->req) {
+        static_cast<ParkedTicket*>(r->ticket)->request = nullptr;  // answering may dispose of req at once
         const sandbox::RunResult stopped{sandbox::Outcome::Overloaded, "the server is stopping", 0};
-        complete(p->req, *p->tenant, stopped, p->response, p->entry, p->sandbox_ns);
+        complete(r->req, *r->tenant, r->done ? r->result : stopped, r->response, r->entry, r->sandbox_ns);
+    } else {
+        r->tenant->stats->slot(worker_).in_flight.add(-1);  // the client went away: nobody to answer
     }
-}
-
-// An exception must not unwind through H2O's C frames; it is contained like
-// a guest fault, and the tenant's log says why.
-sandbox::RunResult RequestHandler::host_error(const tenants::Tenant& tenant, const std::exception& e) {
-    if (tenant.program->log()) tenant.program->log()(std::string("mtd: sandbox host error: ") + e.what() + "\n");
-    return {sandbox::Outcome::Fault, "internal error in the sandbox host", 0};
+    // At most max_parked of them, so as many spare Machines.
+    spare_machines_.push_back(std::move(r->machine));
 }
 
 // Counts the answer and hands it to H2O. Everything is recorded before

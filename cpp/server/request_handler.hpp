@@ -3,14 +3,14 @@
 // that thread's Machine, its cached routing table and all reusable buffers,
 // so the request path takes no lock and does not allocate once warm.
 //
-// A request still running after its first time slice is parked with the
-// Machine it runs on (the worker takes a spare one) and continued, one
-// slice per turn of the event loop, by run_slice().
+// A request still running after its first time slice is parked: it goes,
+// with the Machine it runs on, to this worker's LongRequestRunner (a
+// background thread at the lowest CPU priority), and the worker takes a
+// spare Machine. The runner hands it back finished, and the worker answers.
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <deque>
-#include <exception>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,6 +19,7 @@
 #include "sandbox/exchange.hpp"
 #include "sandbox/machine.hpp"
 #include "server/config.hpp"
+#include "server/long_requests.hpp"
 #include "stats/tenant_stats.hpp"
 #include "tenants/registry.hpp"
 
@@ -43,12 +44,12 @@ public:
         if (registry_.generation() != generation_) reload();
     }
 
-    // Parked requests: the worker polls without waiting while there are
-    // any, and runs one slice of the oldest after each turn of its loop.
-    bool has_parked() const { return !parked_.empty(); }
-    void run_slice();
-    // The server is stopping: answer every parked request 503.
-    void cancel_parked();
+    // Starts the long-request runner; finished requests come back through
+    // `ctx`'s queue, so on this thread, from its event loop.
+    void start_long_requests(h2o_context_t* ctx);
+    // The server is stopping: every parked request is answered 503. `poll`
+    // turns the event loop, through which they come back.
+    void stop_long_requests(const std::function<void()>& poll);
 
     // Registers the shared H2O handler on `pathconf`; it dispatches to the
     // RequestHandler the calling worker thread installed with set_current().
@@ -56,10 +57,10 @@ public:
     static void set_current(RequestHandler* handler);
 
 private:
-    struct Parked;
     struct ParkedTicket;
     static void on_parked_req_dispose(void* ticket);
-    static sandbox::RunResult host_error(const tenants::Tenant& tenant, const std::exception& e);
+    static void on_long_requests_back(h2o_multithread_receiver_t* inbox, h2o_linklist_t* messages);
+    void long_request_back(std::unique_ptr<LongRequest> request);
 
     void reload();
     // The tenant for a Host header as sent (default tenant if none matches),
@@ -88,7 +89,10 @@ private:
 
     std::unique_ptr<sandbox::Machine> machine_;
     std::vector<std::unique_ptr<sandbox::Machine>> spare_machines_;  // back from parked requests
-    std::deque<std::unique_ptr<Parked>> parked_;                     // oldest first
+    std::vector<LongRequest*> parked_;  // at the runner (owned there); for the caps
+    h2o_multithread_receiver_t inbox_{};
+    h2o_multithread_queue_t* inbox_queue_ = nullptr;  // null: runner not started
+    std::unique_ptr<LongRequestRunner> runner_;
     sandbox::Response response_;
     std::string host_buf_;
     // The last routing decision: raw Host -> tenant under table_.
