@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,12 @@ CXX = os.environ.get("MTD_RISCV_CXX", "riscv64-linux-gnu-g++")
 CXX_FLAGS = ["-O2", "-static", "-w"]
 PYTHON_STD = "-std=c++17"  # what Pythran's headers are written for
 CPP_STD = "-std=c++20"
+# The guest allocator (guest/mtd_malloc.c) replaces glibc's malloc in every
+# tenant; C, compiled once per toolchain and source into the build cache.
+# -fno-builtin: GCC would otherwise turn calloc's alloc + memset into a call
+# to calloc, i.e. itself.
+ALLOCATOR = GUEST_DIR / "mtd_malloc.c"
+ALLOCATOR_FLAGS = ["-x", "c", "-std=gnu11", "-O2", "-fno-builtin", "-w", "-c"]
 BUILD_TIMEOUT_S = 180  # a Pythran type explosion can take minutes otherwise
 LOG_KEEP_BYTES = 1 << 20  # compilers can emit gigabytes of diagnostics
 
@@ -127,7 +134,7 @@ class Builder:
             self._toolchain = "\n".join([
                 _tool_version([CXX, "--version"]),
                 f"pythran {pythran.__version__}",
-                " ".join(CXX_FLAGS + [PYTHON_STD, CPP_STD]),
+                " ".join(CXX_FLAGS + [PYTHON_STD, CPP_STD] + ALLOCATOR_FLAGS),
             ])
         return self._toolchain
 
@@ -186,7 +193,8 @@ class Builder:
                         f"-I{GUEST_DIR}"]
         pch = precompiled_header(self.cache_dir, GUEST_DIR, compile_argv, BUILD_TIMEOUT_S)
         argv = [*compile_argv, *defines, f"-I{work}", *(["-include", str(pch)] if pch else []),
-                str(GUEST_DIR / "pythran_shim.cpp"), "-o", "app.elf"]
+                str(GUEST_DIR / "pythran_shim.cpp"), str(self._allocator(spec, work)),
+                "-o", "app.elf"]
         out = self._run(spec, argv, work, "compile")
         if out.returncode != 0:
             # Generated C++ lines mean nothing to the author; report the message only.
@@ -195,11 +203,34 @@ class Builder:
 
     def _build_cpp(self, spec: TenantSpec, source: bytes, work: Path) -> None:
         (work / "app.cpp").write_bytes(source)
-        argv = [CXX, CPP_STD, *CXX_FLAGS, f"-I{GUEST_DIR}", "app.cpp", "-o", "app.elf"]
+        argv = [CXX, CPP_STD, *CXX_FLAGS, f"-I{GUEST_DIR}", "app.cpp",
+                str(self._allocator(spec, work)), "-o", "app.elf"]
         out = self._run(spec, argv, work, "compile")
         if out.returncode != 0:
             line, message = summarise_cxx(out.stdout, "app.cpp")
             raise BuildError(spec.name, spec.source.name, line, message)
+
+    def _allocator(self, spec: TenantSpec, work: Path) -> Path:
+        """The allocator's object file, linked before libc.a so it replaces
+        glibc's malloc. Cached under cache_dir/runtime/<hash of compiler,
+        flags and source>; published by an atomic rename."""
+        argv = [CXX, *ALLOCATOR_FLAGS]
+        source = ALLOCATOR.read_bytes()
+        key = hashlib.sha256("\0".join([self.toolchain_fingerprint(), *argv]).encode()
+                             + b"\0" + source).hexdigest()[:24]
+        obj = self.cache_dir / "runtime" / key / "mtd_malloc.o"
+        if obj.is_file():
+            return obj
+        out = self._run(spec, [*argv, str(ALLOCATOR), "-o", "mtd_malloc.o"], work, "allocator")
+        if out.returncode != 0:
+            raise BuildError(spec.name, ALLOCATOR.name, None,
+                             f"guest allocator: {summarise_cxx(out.stdout, ALLOCATOR.name)[1]}")
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        staged = obj.parent / f"mtd_malloc.o.{os.getpid()}.{threading.get_ident()}"
+        shutil.copyfile(work / "mtd_malloc.o", staged)
+        os.replace(staged, obj)
+        (work / "mtd_malloc.o").unlink()
+        return obj
 
     def _run(self, spec: TenantSpec, argv: list[str], cwd: Path, step: str):
         """Runs one step with a time limit, appending its capped output to build.log.
