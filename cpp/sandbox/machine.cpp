@@ -103,6 +103,12 @@ bool Machine::resume(const RequestView& request, Response& out, RunResult& resul
     return state_->run_slice(request, out, result);
 }
 
+void Machine::recycle() {
+    State& s = *state_;
+    if (!s.program) return;
+    s.core.mem.fork_from(s.program->state_->master.mem, true);
+}
+
 RunResult Machine::handle(const Program& program, const RequestView& request, Response& out) {
     RunResult r;
     if (!start(program, request, out, Slice::whole(), r))

@@ -63,6 +63,7 @@ void LongRequestRunner::run() {
             queue_.pop_front();
         }
         if (r->abandoned.load(std::memory_order_acquire)) {
+            r->machine->recycle();
             hand_back(std::move(r));
             continue;
         }
@@ -75,6 +76,7 @@ void LongRequestRunner::run() {
         }
         r->sandbox_ns += now_ns() - t0;
         if (r->done) {
+            r->machine->recycle();  // here, not on the worker at its next start()
             hand_back(std::move(r));
             continue;
         }
