@@ -38,15 +38,32 @@ namespace mtd::sandbox::detail {
     X(FMIN_D) X(FMAX_D) X(FCVT_W_D) X(FCVT_WU_D) X(FCVT_L_D) X(FCVT_LU_D) X(FMV_X_D) \
     X(FEQ_D) X(FLT_D) X(FLE_D) X(FCLASS_D) X(FCVT_D_W) X(FCVT_D_WU) X(FCVT_D_L) X(FCVT_D_LU) X(FMV_D_X) \
     X(FCVT_S_D) X(FCVT_D_S) \
-    X(NATIVE)
+    X(NATIVE) \
+    X(MV) X(LI) X(SD_SP_RUN) X(LD_SP_RUN) X(MV_PAIR)
 // clang-format on
 
+// The last five are forms the decoder or Text picks for speed:
+//  - MV (x[rd] = x[rs1]) and LI (x[rd] = imm): addi/add with x0 or 0, which
+//    is what mv, li, c.mv and c.li are;
+//  - SD_SP_RUN and LD_SP_RUN are handlers only (op stays SD or LD): the
+//    head of a run of sp-relative sd (ld) instructions of one length, one
+//    after the other in a basic block, done with one checked page access
+//    when they all fall in one page (Text::fill, kMaxRun below);
+//  - MV_PAIR is a handler only too (op stays MV): an mv followed by another
+//    of the same length, both done with one dispatch.
 enum Op : uint8_t {
 #define MTD_OP_ENUM(name) OP_##name,
     MTD_OPS(MTD_OP_ENUM)
 #undef MTD_OP_ENUM
         OP_COUNT
 };
+
+// A run head's extra fields. Its own operands stay as decoded, so the plain
+// handler can still run it alone; the run uses fields its op leaves unused:
+// rs3 = instructions in the run (2..kMaxRun), rm = the lowest imm / 8, and
+// rd (sd) or rs2 (ld) = the highest imm / 8. Runs keep to imms in
+// [0, 8 * 255], multiples of 8, as compilers save and restore registers.
+inline constexpr unsigned kMaxRun = 32;
 
 // Integer destinations of 0 are redirected to this register index, so
 // handlers write rd unconditionally and x0 can never change.
