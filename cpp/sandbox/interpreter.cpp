@@ -163,12 +163,13 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
         result = Stop::Fault;                                     \
         goto out_pc_set;                                          \
     } while (0)
-    // Jump to an absolute guest address (already even).
+    // Jump to an absolute guest address (already even; so is base): the
+    // byte offset into the text times 8 is the offset of its 16-byte slot.
 #define JUMP_TO(target)                                           \
     do {                                                          \
         const uint64_t t_ = (target);                             \
         if (__builtin_expect((t_ - base) >= nslots * 2, 0)) FETCH_FAULT_AT(t_); \
-        ENTER(dc + ((t_ - base) >> 1));                           \
+        ENTER(reinterpret_cast<const Decoded*>(reinterpret_cast<const char*>(dc) + (t_ - base) * 8)); \
     } while (0)
     // pc-relative jump. The target slot is computed and range-checked as an
     // integer: forming an out-of-range pointer first would be undefined
