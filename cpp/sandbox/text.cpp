@@ -61,6 +61,18 @@ void mark_sp_run(Decoded& d, const Decoded& next) {
     d.handler = static_cast<uint16_t>(run + (d.len() == 2 ? OP_COUNT : 0));
 }
 
+// auipc computes a constant: its slot's address plus imm. When that fits
+// the record's imm it becomes li, which need not derive the pc.
+void fold_auipc(Decoded& d, uint64_t pc) {
+    if (d.op != OP_AUIPC) return;
+    const int64_t v = static_cast<int64_t>(pc) + d.imm;
+    if (v != static_cast<int32_t>(v)) return;
+    const unsigned len = d.len();
+    d.op = OP_LI;
+    d.imm = static_cast<int32_t>(v);
+    d.set_len(len);
+}
+
 // Register moves come in pairs often (argument shuffles around calls).
 void mark_mv_pair(Decoded& d, const Decoded& next) {
     if (d.op == OP_MV && next.op == OP_MV && next.len() == d.len())
@@ -148,6 +160,7 @@ void Text::fill(uint64_t u) const {
     for (uint64_t j = hi; j-- > lo;) {
         Decoded d = decode_slot(j);
         mark_static_jump(d, j, nslots);
+        fold_auipc(d, base + 2 * j);
         // slots_[next] is published: later in this unit, in a later unit of
         // this run, or decoded before (we hold the mutex every writer holds).
         if (ends_block(d)) {
