@@ -64,7 +64,8 @@ py::dict run_elf(const py::bytes& elf, const std::vector<std::string>& argv, con
 
 std::unique_ptr<server::Server> make_server(const std::string& host, int port, int threads,
                                             const std::optional<py::bytes>& vanilla_page,
-                                            std::optional<int> admin_port, double request_timeout) {
+                                            std::optional<int> admin_port, double request_timeout,
+                                            size_t max_parked, size_t max_parked_per_tenant) {
     server::ServerConfig config;
     config.host = host;
     config.port = port;
@@ -77,6 +78,9 @@ std::unique_ptr<server::Server> make_server(const std::string& host, int port, i
     if (!(request_timeout > 0 && request_timeout <= 86400))
         throw py::value_error("request_timeout must be more than 0 and at most 86400 seconds");
     config.request_timeout_ms = static_cast<uint64_t>(request_timeout * 1000 + 0.5);
+    config.max_parked = max_parked;
+    config.max_parked_per_tenant = max_parked_per_tenant;
+    if (max_parked == 0) config.slice = sandbox::Slice::whole();  // nowhere to park: run to completion
     return std::make_unique<server::Server>(std::move(config));
 }
 
@@ -86,10 +90,7 @@ py::dict load_tenant(server::Server& s, const std::string& name, const py::bytes
     uint64_t init_instructions = 0;
     {
         py::gil_scoped_release release;
-        // A LoadError propagates before publish(): the previous version keeps serving.
-        auto program = sandbox::Program::load(image, limits, s.log_sink(name));
-        init_instructions = program->init_instructions_used();
-        s.registry().publish(name, hosts, is_default, std::move(program));
+        init_instructions = s.load_tenant(name, image, hosts, limits, is_default);
     }
     py::dict d;
     d["init_instructions"] = init_instructions;
@@ -105,7 +106,7 @@ struct Keys {
     PyObject *name = intern("name"), *requests = intern("requests"), *status_2xx = intern("status_2xx"),
              *status_3xx = intern("status_3xx"), *status_4xx = intern("status_4xx"),
              *status_5xx = intern("status_5xx"), *errors = intern("errors"), *sandbox_ns = intern("sandbox_ns"),
-             *in_flight = intern("in_flight"), *log_dropped = intern("log_dropped"), *latency = intern("latency"),
+             *in_flight = intern("in_flight"), *parked = intern("parked"), *log_dropped = intern("log_dropped"), *latency = intern("latency"),
              *sandbox_latency = intern("sandbox_latency"), *count = intern("count"), *p50 = intern("p50"),
              *p90 = intern("p90"), *p99 = intern("p99"), *p999 = intern("p999"), *max = intern("max"),
              *mean = intern("mean");
@@ -173,6 +174,7 @@ py::list stats_list(const server::Server& s, const std::optional<std::vector<std
         set(p, k.errors, errors.release().ptr());
         set_u64(p, k.sandbox_ns, snap.sandbox_ns);
         set_u64(p, k.in_flight, snap.in_flight);
+        set_u64(p, k.parked, snap.parked);
         set_u64(p, k.log_dropped, snap.log_dropped);
         set(p, k.latency, latency_dict(snap.latency).release().ptr());
         set(p, k.sandbox_latency, latency_dict(snap.sandbox_latency).release().ptr());
@@ -275,10 +277,13 @@ PYBIND11_MODULE(_core, m) {
     py::class_<server::Server>(m, "Server")
         .def(py::init(&make_server), py::arg("host") = "127.0.0.1", py::arg("port") = 8080,
              py::arg("threads") = 0, py::arg("vanilla_page") = py::none(), py::arg("admin_port") = py::none(),
-             py::arg("request_timeout") = 10.0,
+             py::arg("request_timeout") = 10.0, py::arg("max_parked") = 8, py::arg("max_parked_per_tenant") = 4,
              "vanilla_page=None disables /_mtd/vanilla. admin_port: None disables the admin listener "
              "(/metrics, /stats on 127.0.0.1), 0 picks an ephemeral port. request_timeout: seconds a "
-             "connection has to send a complete request head (and the keep-alive idle limit).")
+             "connection has to send a complete request head (and the keep-alive idle limit). "
+             "max_parked: requests longer than one time slice each worker continues between others "
+             "(0: no time slicing, every request runs to completion); max_parked_per_tenant: of those, "
+             "how many one tenant may hold. Past either, a long request gets 503.")
         .def("start", &server::Server::start, py::call_guard<py::gil_scoped_release>())
         .def("stop", &server::Server::stop, py::call_guard<py::gil_scoped_release>())
         .def_property_readonly("running", &server::Server::running)

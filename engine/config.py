@@ -25,3 +25,8 @@ class EngineConfig:
     # Seconds a connection has to send a whole request head, from its accept
     # or the end of its previous response (so also the keep-alive idle limit).
     request_timeout: float = 10.0
+    # Requests that outlast one time slice (~100 µs) and are continued between
+    # other requests, per worker thread; 0 turns time slicing off. Of those,
+    # at most max_parked_per_tenant per tenant. Past either cap: 503.
+    max_parked: int = 8
+    max_parked_per_tenant: int = 4

@@ -45,7 +45,8 @@ class Engine:
         self.builder = Builder(config.cache_dir)
         self.server = _core.Server(config.host, config.port, config.threads,
                                    VANILLA_PAGE if config.vanilla else None, config.admin_port,
-                                   config.request_timeout)
+                                   config.request_timeout, config.max_parked,
+                                   config.max_parked_per_tenant)
         self.tenants: dict[str, TenantStatus] = {}
         self.logs = LogAssembler()
         self._pending: list[LogRecord] = []  # records not yet drained by the caller

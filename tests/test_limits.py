@@ -25,7 +25,7 @@ ATTACKS = {
     "/brk": (507, "mtd: memory: memory limit exceeded", "memory"),
     "/mmap": (507, "mtd: memory: memory limit exceeded", "memory"),
     # Past the 8 MiB stack: the unmapped page right below it.
-    "/recursion": (500, "mtd: fault: store access fault at 0xef7ff", "fault"),
+    "/recursion": (500, "mtd: fault: stack overflow (8 MiB): store access fault at 0xef7ff", "fault"),
     "/null": (500, "mtd: fault: load access fault at 0x0 ", "fault"),
     "/null-write": (500, "mtd: fault: store access fault at 0x0 ", "fault"),
     "/wild": (500, "mtd: fault: load access fault at 0xdead0000beef", "fault"),

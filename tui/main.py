@@ -26,6 +26,12 @@ def add_engine_arguments(parser: argparse.ArgumentParser, default_port: int) -> 
     parser.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="a connection has this long to send a whole request head, and may "
                              "stay idle this long between requests (default: %(default)s)")
+    parser.add_argument("--max-parked", type=int, default=8, metavar="N",
+                        help="per worker thread: requests longer than one time slice (~100 µs) "
+                             "continued between other requests; more get 503. 0 turns time "
+                             "slicing off (default: %(default)s)")
+    parser.add_argument("--max-parked-per-tenant", type=int, default=4, metavar="N",
+                        help="of those, how many one tenant may hold (default: %(default)s)")
 
 
 def console_parser() -> argparse.ArgumentParser:
@@ -57,7 +63,8 @@ def bench_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> EngineConfig:
     config = EngineConfig(host=args.host, port=args.port, threads=args.threads,
                           tenants_dir=args.tenants, vanilla=not args.no_vanilla,
-                          request_timeout=args.request_timeout)
+                          request_timeout=args.request_timeout, max_parked=args.max_parked,
+                          max_parked_per_tenant=args.max_parked_per_tenant)
     if args.cache_dir is not None:
         config.cache_dir = args.cache_dir
     admin_port = getattr(args, "admin_port", -1)  # bench has no admin listener

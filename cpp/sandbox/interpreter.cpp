@@ -192,6 +192,16 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
         h.fault_addr = (addr);     \
         goto stop_fault;           \
     } while (0)
+// After a write that may have charged pages: once the slice's page quota is
+// spent (slice.hpp), end the slice at the next jump. limit and left move
+// together, so the instruction count stays exact.
+#define SLICE_CHECK()                                                   \
+    do {                                                                \
+        if (__builtin_expect(m.slice_spent(), 0)) {                     \
+            limit -= left;                                              \
+            left = 0;                                                   \
+        }                                                               \
+    } while (0)
 #define STORE_FAULT(addr)                      \
     do {                                       \
         if (m.oom()) goto stop_memory;         \

@@ -1,6 +1,9 @@
-// Machine::handle: fork the program's master copy-on-write, resume after
-// MTD_ECALL_READY, serve the tenant ABI ecalls, and throw the fork away.
+// Machine: fork the program's master copy-on-write, resume after
+// MTD_ECALL_READY, serve the tenant ABI ecalls slice by slice, and throw the
+// fork away at the next start().
 #include "sandbox/machine.hpp"
+
+#include <time.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -16,7 +19,17 @@ struct Machine::State final : detail::SysEnv {
     detail::Core core;
     uint64_t last_program = 0;  // id of the master the top level came from
     const Program* program = nullptr;
-    char reason[160] = "";      // RunResult::reason for faults (see handle())
+    char reason[160] = "";      // RunResult::reason for faults (see start())
+
+    // The request in progress (see start()).
+    Slice slice;
+    uint64_t first_instret = 0;  // instret when the request started
+    uint64_t limit = 0;          // instret at which its budget is exhausted
+
+    bool run_slice(const RequestView& request, Response& out, RunResult& r);
+    RunResult finish(Outcome o, const char* why) const {
+        return {o, why, core.hart.instret - first_instret};
+    }
 
     void output(int, std::string_view data) override {
         if (program->log()) program->log()(data);
@@ -34,6 +47,12 @@ uint64_t Machine::last_request_memory() const { return state_->core.mem.used_byt
 uint64_t Machine::last_request_copied() const { return state_->core.mem.copied_bytes(); }
 
 namespace {
+
+uint64_t now_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
+}
 
 std::string_view field(const RequestView& r, uint64_t id) {
     switch (id) {
@@ -56,59 +75,108 @@ bool copy_out(const detail::Memory& m, uint64_t addr, uint64_t len, std::string&
 }  // namespace
 
 // Fault reasons include the faulting address and are formatted into a
-// per-Machine buffer: RunResult::reason stays valid until the next handle()
+// per-Machine buffer: RunResult::reason stays valid until the next start()
 // on this Machine. Every other reason is a string literal.
-RunResult Machine::handle(const Program& program, const RequestView& request, Response& out) {
+bool Machine::start(const Program& program, const RequestView& request, Response& out, const Slice& slice,
+                    RunResult& result) {
     State& s = *state_;
     const Program::State& ps = *program.state_;
-    const Limits& lim = program.limits();
     detail::Core& c = s.core;
     s.program = &program;
+    s.slice = slice;
 
     // ---- fork
     c.mem.fork_from(ps.master.mem, s.last_program == ps.id);
     s.last_program = ps.id;
-    c.mem.set_limit(lim.request_memory);
+    c.mem.set_limit(program.limits().request_memory);
     c.hart = ps.master.hart;
     c.text = &ps.text;
     c.rng = ps.master.rng;
     c.hart.x[10] = 0;  // MTD_ECALL_READY returns 0 in every request
 
-    const uint64_t start = c.hart.instret;
-    const uint64_t limit = start + lim.request_instructions;
+    s.first_instret = c.hart.instret;
+    s.limit = s.first_instret + program.limits().request_instructions;
+    return s.run_slice(request, out, result);
+}
+
+bool Machine::resume(const RequestView& request, Response& out, RunResult& result) {
+    return state_->run_slice(request, out, result);
+}
+
+RunResult Machine::handle(const Program& program, const RequestView& request, Response& out) {
     RunResult r;
-    auto finish = [&](Outcome o, const char* why) {
-        r.outcome = o;
-        r.reason = why;
-        r.instructions = c.hart.instret - start;
-        return r;
+    if (!start(program, request, out, Slice::whole(), r))
+        while (!resume(request, out, r)) {}
+    return r;
+}
+
+// Runs until the request finishes (true, r set) or the slice is used up
+// (false). A slice ends at a block entry or right after an ecall, where
+// the hart holds the whole state, so the next slice just carries on.
+bool Machine::State::run_slice(const RequestView& request, Response& out, RunResult& r) {
+    detail::Core& c = core;
+    const Limits& lim = program->limits();
+    // Saturating: Slice::whole() asks for ~0 of everything.
+    auto after = [](uint64_t a, uint64_t n) -> uint64_t { return n > ~a ? ~uint64_t{0} : a + n; };
+    const uint64_t slice_start = c.hart.instret;
+    uint64_t slice_end = std::min(limit, after(slice_start, slice.instructions));
+    const uint64_t ecall_cost = slice.instructions == ~0ull ? 0 : Slice::kEcallInstructions;
+    uint64_t clock_start = 0;  // read at the first slow ecall of the slice
+    auto out_of_time = [&] {
+        if (slice.nanos == ~0ull) return false;
+        const uint64_t now = now_ns();
+        if (!clock_start) clock_start = now;
+        return now - clock_start >= slice.nanos;
     };
+    c.mem.start_slice(slice.pages);
 
     for (;;) {
-        const detail::Stop stop = c.run(limit);
+        const detail::Stop stop = c.run(slice_end);
         switch (stop) {
             case detail::Stop::Ecall: break;
-            case detail::Stop::Budget: return finish(Outcome::BudgetExhausted, "instruction budget exhausted");
-            case detail::Stop::MemoryLimit: return finish(Outcome::MemoryExhausted, "memory limit exceeded");
+            case detail::Stop::Budget:
+                if (c.hart.instret < limit) {
+                    if (c.mem.slice_spent()) return false;  // the page quota ended the slice
+                    if (slice_end < limit) {
+                        // No progress: a builtin that costs more than a slice
+                        // (natives.hpp) waits at its entry; let it use the budget.
+                        if (c.hart.instret != slice_start) return false;
+                        slice_end = limit;
+                        continue;
+                    }
+                    // Stopped short of the limit itself: a builtin the
+                    // budget cannot pay for, which never starts.
+                }
+                r = finish(Outcome::BudgetExhausted, "instruction budget exhausted");
+                return true;
+            case detail::Stop::MemoryLimit:
+                r = finish(Outcome::MemoryExhausted, "memory limit exceeded");
+                return true;
             case detail::Stop::Fault:
-                detail::stop_detail(c, stop, s.reason, sizeof s.reason);
-                return finish(Outcome::Fault, s.reason);
+                detail::stop_detail(c, stop, reason, sizeof reason);
+                r = finish(Outcome::Fault, reason);
+                return true;
         }
         uint64_t* x = c.hart.x;
         const uint64_t nr = x[17];
+        bool slow = false;  // may have taken long: look at the clock
         if (nr == MTD_ECALL_RESPOND) {
             const uint64_t ct = x[11], ct_len = x[12], body = x[13], body_len = x[14];
             if (ct_len > lim.response_bytes || body_len > lim.response_bytes ||
-                ct_len + body_len > lim.response_bytes)
-                return finish(Outcome::ResponseTooLarge, "response larger than the response_bytes limit");
+                ct_len + body_len > lim.response_bytes) {
+                r = finish(Outcome::ResponseTooLarge, "response larger than the response_bytes limit");
+                return true;
+            }
             if (!copy_out(c.mem, ct, ct_len, out.content_type) || !copy_out(c.mem, body, body_len, out.body)) {
-                std::snprintf(s.reason, sizeof s.reason, "respond: unreadable buffer at pc 0x%llx",
+                std::snprintf(reason, sizeof reason, "respond: unreadable buffer at pc 0x%llx",
                               static_cast<unsigned long long>(c.hart.pc));
-                return finish(Outcome::Fault, s.reason);
+                r = finish(Outcome::Fault, reason);
+                return true;
             }
             out.status = static_cast<int>(static_cast<int64_t>(x[10]));
             c.retire_ecall();
-            return finish(Outcome::Responded, "");
+            r = finish(Outcome::Responded, "");
+            return true;
         }
         if (nr == MTD_ECALL_REQUEST_FIELD) {
             const std::string_view v = field(request, x[10]);
@@ -116,29 +184,44 @@ RunResult Machine::handle(const Program& program, const RequestView& request, Re
             if (x[10] > MTD_FIELD_BODY) {
                 x[10] = static_cast<uint64_t>(-22);  // -EINVAL
             } else if (n && !c.mem.write_bytes(x[11], v.data(), n)) {
-                if (c.mem.oom()) return finish(Outcome::MemoryExhausted, "memory limit exceeded");
-                std::snprintf(s.reason, sizeof s.reason,
-                              "request_field: unwritable buffer at 0x%llx (pc 0x%llx)",
+                if (c.mem.oom()) {
+                    r = finish(Outcome::MemoryExhausted, "memory limit exceeded");
+                    return true;
+                }
+                std::snprintf(reason, sizeof reason, "request_field: unwritable buffer at 0x%llx (pc 0x%llx)",
                               static_cast<unsigned long long>(x[11]),
                               static_cast<unsigned long long>(c.hart.pc));
-                return finish(Outcome::Fault, s.reason);
+                r = finish(Outcome::Fault, reason);
+                return true;
             } else {
                 x[10] = v.size();
             }
+            slow = n >= 4096;
         } else if (nr == MTD_ECALL_READY) {
             x[10] = 0;  // already initialised: harmless
         } else {
             int code = 0;
-            const detail::SysAction act = detail::linux_syscall(c, s, code);
-            if (act == detail::SysAction::Exit) return finish(Outcome::NoResponse, "guest exited without responding");
-            if (act == detail::SysAction::Abort) {
-                std::snprintf(s.reason, sizeof s.reason, "abort (signal %d) at pc 0x%llx", code - 128,
-                              static_cast<unsigned long long>(c.hart.pc));
-                return finish(Outcome::Fault, s.reason);
+            const detail::SysAction act = detail::linux_syscall(c, *this, code);
+            if (act == detail::SysAction::Exit) {
+                r = finish(Outcome::NoResponse, "guest exited without responding");
+                return true;
             }
-            if (c.mem.oom()) return finish(Outcome::MemoryExhausted, "memory limit exceeded");
+            if (act == detail::SysAction::Abort) {
+                std::snprintf(reason, sizeof reason, "abort (signal %d) at pc 0x%llx", code - 128,
+                              static_cast<unsigned long long>(c.hart.pc));
+                r = finish(Outcome::Fault, reason);
+                return true;
+            }
+            if (c.mem.oom()) {
+                r = finish(Outcome::MemoryExhausted, "memory limit exceeded");
+                return true;
+            }
+            slow = true;
         }
         c.retire_ecall();
+        slice_end = std::max(c.hart.instret, slice_end - std::min(slice_end, ecall_cost));
+        if (c.hart.instret >= slice_end && c.hart.instret < limit) return false;
+        if (c.mem.slice_spent() || (slow && out_of_time())) return false;
     }
 }
 

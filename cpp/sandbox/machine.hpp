@@ -1,7 +1,9 @@
 // A worker thread's machine. It is reused for every request the thread
-// serves, whatever the tenant: handle() forks the program's master
-// copy-on-write into it, resumes the guest right after MTD_ECALL_READY,
-// runs it under the request limits and throws the fork away again.
+// serves, whatever the tenant: start() forks the program's master
+// copy-on-write into it, resumes the guest right after MTD_ECALL_READY and
+// runs it under the request limits; the next start() throws the fork away.
+// A request longer than one time slice (slice.hpp) pauses and is continued
+// by resume(), so the caller can serve other requests in between.
 // Nothing here allocates once the arena and response buffers are warm.
 #pragma once
 #include <memory>
@@ -9,6 +11,7 @@
 #include "exchange.hpp"
 #include "outcome.hpp"
 #include "program.hpp"
+#include "slice.hpp"
 
 namespace mtd::sandbox {
 
@@ -19,13 +22,24 @@ public:
     Machine(const Machine&) = delete;
     Machine& operator=(const Machine&) = delete;
 
-    // Runs one request. On Outcome::Responded, `out` holds the guest's
-    // status, content type and body; otherwise `out` is unspecified and the
-    // caller answers http_status(result.outcome) with result.reason.
+    // Starts one request and runs its first slice. Returns true when the
+    // request is finished, with `result` set: on Outcome::Responded, `out`
+    // holds the guest's status, content type and body; otherwise `out` is
+    // unspecified and the caller answers http_status(result.outcome) with
+    // result.reason. Returns false when the slice ran out first: call
+    // resume() later. Until the request finishes, `program` must stay
+    // valid; `request` and `out` are needed only during the call.
     //
     // RunResult::reason is a string literal, except for faults, whose reason
     // names the faulting address and lives in a buffer of this Machine: it
-    // stays valid until the next handle() call on the same Machine.
+    // stays valid until the next start() on the same Machine.
+    bool start(const Program& program, const RequestView& request, Response& out, const Slice& slice,
+               RunResult& result);
+    // Runs the next slice of the request start() left unfinished. `request`
+    // must read the same as the one given to start(); `out` may be another
+    // buffer.
+    bool resume(const RequestView& request, Response& out, RunResult& result);
+    // start() without slicing: the whole request in one call.
     RunResult handle(const Program& program, const RequestView& request, Response& out);
 
     // Bytes of guest memory the last request copied or newly touched

@@ -150,6 +150,12 @@ public:
 
     void set_limit(uint64_t bytes) { limit_ = bytes; }
     bool oom() const { return oom_; }
+    // Time slicing: a page charged costs host time (a copy or a fresh page)
+    // that no instruction count shows, so a slice also ends after `pages`
+    // charges. The interpreter looks at slice_spent() after its slow-path
+    // writes and ends the slice at the next jump.
+    void start_slice(uint64_t pages) { slice_pages_ = pages > INT64_MAX ? INT64_MAX : int64_t(pages); }
+    bool slice_spent() const { return slice_pages_ <= 0; }
     uint64_t used_bytes() const { return used_; }
     // Bytes this fork physically copied (pages and leaves) since the fork:
     // what the copy-on-write costs, as opposed to what the limit counts.
@@ -207,6 +213,7 @@ private:
             return false;
         }
         used_ += kPageSize;
+        --slice_pages_;
         return true;
     }
     bool touch(uint64_t a);              // charges a kept page's first write in a request
@@ -254,6 +261,7 @@ private:
     Arena* arena_ = nullptr;       // pages: reset by every fork
     Arena* leaf_arena_ = nullptr;  // leaves: reset only when the master changes
     uint64_t used_ = 0;
+    int64_t slice_pages_ = INT64_MAX;  // charges left in this time slice
     uint64_t copied_ = 0;
     uint64_t limit_ = 0;
     bool oom_ = false;

@@ -356,8 +356,20 @@ const char* stop_reason(const Core& c, Stop s) {
 
 void stop_detail(const Core& c, Stop s, char* buf, size_t size) {
     const char* r = stop_reason(c, s);
-    if (s == Stop::Fault && (c.hart.fault == Fault::Load || c.hart.fault == Fault::Store ||
-                             c.hart.fault == Fault::Misaligned))
+    // Below the stack, with sp already there: the stack ran out (the pages
+    // under it are never mapped). Worth saying so: the address alone is
+    // cryptic.
+    constexpr uint64_t kStackBottom = kStackTop - kStackSize, kNear = 1 << 20;
+    const uint64_t a = c.hart.fault_addr, sp = c.hart.x[2];
+    const bool stack_overflow = s == Stop::Fault && (c.hart.fault == Fault::Load || c.hart.fault == Fault::Store) &&
+                                a < kStackBottom && kStackBottom - a <= kNear && sp < kStackBottom &&
+                                kStackBottom - sp <= kNear;
+    if (stack_overflow)
+        std::snprintf(buf, size, "stack overflow (%llu MiB): %s at 0x%llx (pc 0x%llx)",
+                      static_cast<unsigned long long>(kStackSize >> 20), r, static_cast<unsigned long long>(a),
+                      static_cast<unsigned long long>(c.hart.pc));
+    else if (s == Stop::Fault && (c.hart.fault == Fault::Load || c.hart.fault == Fault::Store ||
+                                  c.hart.fault == Fault::Misaligned))
         std::snprintf(buf, size, "%s at 0x%llx (pc 0x%llx)", r,
                       static_cast<unsigned long long>(c.hart.fault_addr),
                       static_cast<unsigned long long>(c.hart.pc));

@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <string>
 
+#include "sandbox/slice.hpp"
+
 namespace mtd::server {
 
 struct ServerConfig {
@@ -21,6 +23,16 @@ struct ServerConfig {
     // (slowloris) and idle ones cannot hold a connection longer. Also
     // HTTP/2's idle timeout.
     uint64_t request_timeout_ms = 10'000;
+    // Time slicing (sandbox/slice.hpp): a request still running at the end
+    // of its slice is parked and continued between other requests, so a
+    // long or hostile request cannot stall its worker's other connections.
+    // A parked request holds a Machine (up to request_memory of copied
+    // pages), so a worker parks at most max_parked, and at most
+    // max_parked_per_tenant of one tenant; past either, the request is shed
+    // with 503 (kind "overloaded").
+    sandbox::Slice slice;
+    size_t max_parked = 8;
+    size_t max_parked_per_tenant = 4;
     // Admin listener (/metrics, /stats) on 127.0.0.1 only: -1 = disabled,
     // 0 = an ephemeral port (see Server::admin_port()).
     int admin_port = -1;

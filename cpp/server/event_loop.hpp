@@ -29,6 +29,7 @@ public:
     // Returns false if some connection would not close.
     bool shut_down();
     size_t open_connections() const { return open_; }
+    h2o_context_t* context() { return &ctx_; }
 
 private:
     struct Conn {

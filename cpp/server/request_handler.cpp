@@ -113,11 +113,31 @@ constexpr std::string_view kErrorType = "text/plain; charset=utf-8";
 
 }  // namespace
 
+// Lives in a parked request's memory pool: H2O disposes of it with the
+// request (an HTTP/2 stream reset, a connection torn down), which tells the
+// LongRequest that nobody is waiting for it any more.
+struct RequestHandler::ParkedTicket {
+    LongRequest* request;  // null once the request was answered
+};
+
+void RequestHandler::on_parked_req_dispose(void* ticket) {
+    if (LongRequest* r = static_cast<ParkedTicket*>(ticket)->request) {
+        r->req = nullptr;
+        r->abandoned.store(true, std::memory_order_release);
+    }
+}
+
 RequestHandler::RequestHandler(const ServerConfig& config, tenants::Registry& registry,
                                stats::TenantStats& unrouted, size_t worker_index)
-    : config_(config), registry_(registry), unrouted_(unrouted), worker_(worker_index) {
+    : config_(config),
+      registry_(registry),
+      unrouted_(unrouted),
+      worker_(worker_index),
+      machine_(std::make_unique<sandbox::Machine>()) {
     reload();
 }
+
+RequestHandler::~RequestHandler() = default;
 
 void RequestHandler::install(h2o_pathconf_t* pathconf) {
     h2o_handler_t* h = h2o_create_handler(pathconf, sizeof(h2o_handler_t));
@@ -186,30 +206,119 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
     // costs ~32.
     const uint64_t t0 = now_ns();
     sandbox::RunResult result;
+    bool done;
     try {
-        result = machine_.handle(*tenant.program, rv, response_);
+        done = machine_->start(*tenant.program, rv, response_, config_.slice, result);
     } catch (const std::exception& e) {
-        // An exception must not unwind through H2O's C frames; contain it
-        // like a guest fault and tell the tenant's log why.
-        result = {sandbox::Outcome::Fault, "internal error in the sandbox host", 0};
-        if (tenant.program->log()) tenant.program->log()(std::string("mtd: sandbox host error: ") + e.what() + "\n");
+        result = contain_host_error(tenant, e);
+        done = true;
     }
-    slot.sandbox_latency.record(now_ns() - t0);
+    const uint64_t sandbox_ns = now_ns() - t0;
+    if (!done) {
+        if (park(req, tenant, rv, t0, sandbox_ns)) return;
+        result = {sandbox::Outcome::Overloaded, "too many long-running requests on this worker; retry later", 0};
+    }
+    complete(req, tenant, result, response_, t0, sandbox_ns);
+}
 
+void RequestHandler::complete(h2o_req_t* req, const tenants::Tenant& tenant, const sandbox::RunResult& result,
+                              const sandbox::Response& response, uint64_t entry, uint64_t sandbox_ns) {
+    stats::Slot& slot = tenant.stats->slot(worker_);
+    slot.sandbox_latency.record(sandbox_ns);
     int status;
     h2o_iovec_t body;
     if (result.outcome != sandbox::Outcome::Responded) {
         slot.count_failure(result.outcome);
+        if (result.outcome == sandbox::Outcome::Overloaded)
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, H2O_STRLIT("1"));
         status = sandbox::http_status(result.outcome);
         body = prepare_error(req, status, sandbox::outcome_name(result.outcome), result.reason);
-    } else if (const char* bad = check_guest_response(response_)) {
+    } else if (const char* bad = check_guest_response(response)) {
         status = 502;
         body = prepare_error(req, status, "bad_response", bad);
     } else {
-        status = response_.status;
-        body = prepare(req, status, response_.content_type, response_.body);
+        status = response.status;
+        body = prepare(req, status, response.content_type, response.body);
     }
-    finish(req, slot, status, t0, body);
+    finish(req, slot, status, entry, body);
+}
+
+// ---- long requests (long_requests.hpp)
+
+void RequestHandler::start_long_requests(h2o_context_t* ctx) {
+    if (config_.max_parked == 0) return;  // no time slicing: nothing is ever parked
+    inbox_queue_ = ctx->queue;
+    h2o_multithread_register_receiver(inbox_queue_, &inbox_, on_long_requests_back);
+    runner_ = std::make_unique<LongRequestRunner>(&inbox_);
+}
+
+void RequestHandler::stop_long_requests(const std::function<void()>& poll) {
+    if (!runner_) return;
+    runner_->stop();  // hands every request back, finished or not
+    while (!parked_.empty()) poll();
+    runner_.reset();
+    h2o_multithread_unregister_receiver(inbox_queue_, &inbox_);
+    inbox_queue_ = nullptr;
+}
+
+bool RequestHandler::park(h2o_req_t* req, const tenants::Tenant& tenant, const sandbox::RequestView& view,
+                          uint64_t entry, uint64_t sandbox_ns) {
+    if (!runner_ || parked_.size() >= config_.max_parked) return false;
+    size_t mine = 0;
+    for (const LongRequest* p : parked_) mine += p->tenant->stats == tenant.stats;  // every version of it
+    if (mine >= config_.max_parked_per_tenant) return false;
+
+    auto r = std::make_unique<LongRequest>();
+    r->req = req;
+    r->table = table_;
+    r->tenant = &tenant;
+    r->machine = std::move(machine_);
+    // Copies: H2O may free the request's memory while the runner needs them.
+    r->method = view.method;
+    r->path = view.path;
+    r->query = view.query;
+    r->host = view.host;
+    r->headers = view.headers;
+    r->body = view.body;
+    r->view = {r->method, r->path, r->query, r->host, r->headers, r->body};
+    r->entry = entry;
+    r->sandbox_ns = sandbox_ns;
+    auto* ticket = static_cast<ParkedTicket*>(h2o_mem_alloc_shared(&req->pool, sizeof(ParkedTicket), on_parked_req_dispose));
+    ticket->request = r.get();
+    r->ticket = ticket;
+    parked_.push_back(r.get());
+    tenant.stats->slot(worker_).parked.add();
+    runner_->submit(std::move(r));
+
+    if (spare_machines_.empty()) {
+        machine_ = std::make_unique<sandbox::Machine>();
+    } else {
+        machine_ = std::move(spare_machines_.back());
+        spare_machines_.pop_back();
+    }
+    return true;
+}
+
+void RequestHandler::on_long_requests_back(h2o_multithread_receiver_t*, h2o_linklist_t* messages) {
+    while (!h2o_linklist_is_empty(messages)) {
+        auto* message = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&message->link);
+        current_handler->long_request_back(
+            std::unique_ptr<LongRequest>(H2O_STRUCT_FROM_MEMBER(LongRequest, message, message)));
+    }
+}
+
+void RequestHandler::long_request_back(std::unique_ptr<LongRequest> r) {
+    std::erase(parked_, r.get());
+    if (r->req) {
+        static_cast<ParkedTicket*>(r->ticket)->request = nullptr;  // answering may dispose of req at once
+        const sandbox::RunResult stopped{sandbox::Outcome::Overloaded, "the server is stopping", 0};
+        complete(r->req, *r->tenant, r->done ? r->result : stopped, r->response, r->entry, r->sandbox_ns);
+    } else {
+        r->tenant->stats->slot(worker_).in_flight.add(-1);  // the client went away: nobody to answer
+    }
+    // At most max_parked of them, so as many spare Machines.
+    spare_machines_.push_back(std::move(r->machine));
 }
 
 // Counts the answer and hands it to H2O. Everything is recorded before

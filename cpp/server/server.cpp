@@ -7,6 +7,7 @@
 
 #include "server/admin_listener.hpp"
 #include "server/listener.hpp"
+#include "server/low_priority.hpp"
 #include "server/request_handler.hpp"
 #include "server/worker.hpp"
 
@@ -81,6 +82,17 @@ void Server::stop() {
     for (auto& w : workers_) w->request_stop();
     for (auto& w : workers_) w->join();
     workers_.clear();
+}
+
+uint64_t Server::load_tenant(const std::string& name, std::span<const uint8_t> elf,
+                             const std::vector<std::string>& hosts, const sandbox::Limits& limits,
+                             bool is_default) {
+    // on_init may run for seconds (its budget is 2,000,000,000 instructions):
+    // it must not take a core from the workers.
+    auto program = run_at_low_priority([&] { return sandbox::Program::load(elf, limits, log_sink(name)); });
+    const uint64_t init_instructions = program->init_instructions_used();
+    registry_.publish(name, hosts, is_default, std::move(program));
+    return init_instructions;
 }
 
 sandbox::LogSink Server::log_sink(const std::string& tenant) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,6 +46,12 @@ public:
     // A LogSink for Program::load that files output under `tenant`, through
     // the tenant's log rate limit (tenants/log_limiter.hpp).
     sandbox::LogSink log_sink(const std::string& tenant);
+    // Loads `elf` (its on_init at the lowest CPU priority, see
+    // low_priority.hpp) and publishes it as tenant `name`, replacing the
+    // version serving. Returns the instructions on_init took; throws
+    // sandbox::LoadError and leaves the serving version alone.
+    uint64_t load_tenant(const std::string& name, std::span<const uint8_t> elf, const std::vector<std::string>& hosts,
+                         const sandbox::Limits& limits, bool is_default);
     // Log entries the full queue evicted (all tenants).
     uint64_t log_queue_dropped() const { return logs_->dropped(); }
 

@@ -44,10 +44,13 @@ void Worker::run() {
     {
         EventLoop loop(listen_fd_, h2o_config_);
         listen_fd_ = -1;  // the loop owns it now
+        handler.start_long_requests(loop.context());
         while (!stop_.load(std::memory_order_acquire)) {
             loop.run_once(kPollMs);
             handler.refresh();
         }
+        // Before the loop shuts down: they are answered through it.
+        handler.stop_long_requests([&loop] { loop.run_once(10); });
         if (!loop.shut_down())
             std::fprintf(stderr, "mtd: worker %zu: %zu connection(s) did not close; leaking its event loop\n",
                          index_, loop.open_connections());

@@ -90,6 +90,7 @@ std::string format_json(const NamedSnapshots& tenants) {
         out += ',';
         field(out, "sandbox_ns", s.sandbox_ns);
         field(out, "in_flight", s.in_flight);
+        field(out, "parked", s.parked);
         field(out, "log_dropped", s.log_dropped);
         latency(out, "latency", s.latency);
         latency(out, "sandbox_latency", s.sandbox_latency);

@@ -104,6 +104,10 @@ std::string format_prometheus(const NamedSnapshots& tenants, const ServerTotals&
     header(out, "mtd_in_flight", "gauge", "Requests being handled right now.");
     for (const auto& [tenant, s] : tenants) sample(out, "mtd_in_flight", tenant, {}, s.in_flight);
 
+    header(out, "mtd_parked_total", "counter",
+           "Requests that outlasted their first time slice and were continued between other requests.");
+    for (const auto& [tenant, s] : tenants) sample(out, "mtd_parked_total", tenant, {}, s.parked);
+
     header(out, "mtd_sandbox_seconds_total", "counter", "Time spent running the tenant's sandbox.");
     for (const auto& [tenant, s] : tenants) sample(out, "mtd_sandbox_seconds_total", tenant, {}, seconds(s.sandbox_ns));
 

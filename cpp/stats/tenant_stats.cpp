@@ -17,6 +17,7 @@ Snapshot TenantStats::snapshot() const {
         s.requests += slot.requests.get();
         for (size_t k = 0; k < s.errors.size(); ++k) s.errors[k] += slot.errors[k].get();
         in_flight += slot.in_flight.get();
+        s.parked += slot.parked.get();
         samples += slot.latency.count() + slot.sandbox_latency.count();
     }
     s.in_flight = in_flight > 0 ? uint64_t(in_flight) : 0;

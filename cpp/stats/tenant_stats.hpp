@@ -20,7 +20,7 @@
 namespace mtd::stats {
 
 // Number of sandbox::Outcome values (the enum is dense, starting at 0).
-inline constexpr size_t kOutcomeCount = static_cast<size_t>(sandbox::Outcome::NoResponse) + 1;
+inline constexpr size_t kOutcomeCount = static_cast<size_t>(sandbox::Outcome::Overloaded) + 1;
 
 // A counter written by exactly one thread and read by any.
 class Counter {
@@ -52,6 +52,7 @@ struct Snapshot {
     std::array<uint64_t, kOutcomeCount> errors{};  // sandbox failures by Outcome
     uint64_t sandbox_ns = 0;  // total time in the sandbox (sandbox_latency's sum)
     uint64_t in_flight = 0;   // requests inside the handler right now
+    uint64_t parked = 0;      // requests that outlasted their first time slice
     uint64_t log_dropped = 0;  // guest output bytes dropped by the log rate limit
     LatencySummary latency;          // whole request, ns
     LatencySummary sandbox_latency;  // sandbox run alone, ns
@@ -68,6 +69,7 @@ struct alignas(64) Slot {
     std::array<Counter, 4> status;
     std::array<Counter, kOutcomeCount> errors;
     Gauge in_flight;
+    Counter parked;  // see Snapshot::parked
     // From the sandbox start (the handler has routed the request and copied
     // its headers: tens of ns) to the response handed to H2O.
     SharedHistogram latency;
