@@ -334,12 +334,30 @@ Decoded decode16(uint32_t in) {
     return d;
 }
 
+// mv and li in their many spellings (addi rd, rs, 0; add rd, x0, rs;
+// addi rd, x0, imm and the compressed forms) get handlers that read less.
+Decoded specialise(Decoded d) {
+    if (d.op == OP_ADDI && d.rs1 == 0) {
+        d.op = OP_LI;
+    } else if (d.op == OP_ADDI && d.imm == 0) {
+        d.op = OP_MV;
+    } else if (d.op == OP_ADD && (d.rs1 == 0 || d.rs2 == 0)) {
+        d.op = OP_MV;
+        d.rs1 = d.rs1 == 0 ? d.rs2 : d.rs1;
+        d.rs2 = 0;
+    } else {
+        return d;
+    }
+    d.set_len(d.len());
+    return d;
+}
+
 }  // namespace
 
 Decoded decode(uint32_t in, unsigned avail) {
-    if ((in & 3) != 3) return decode16(in & 0xffff);
+    if ((in & 3) != 3) return specialise(decode16(in & 0xffff));
     if (avail < 4 || (in & 0x1f) == 0x1f) return illegal(2);  // truncated or >32-bit encodings
-    return decode32(in);
+    return specialise(decode32(in));
 }
 
 Decoded fetch_fault() {

@@ -38,9 +38,19 @@ namespace mtd::sandbox::detail {
     X(FMIN_D) X(FMAX_D) X(FCVT_W_D) X(FCVT_WU_D) X(FCVT_L_D) X(FCVT_LU_D) X(FMV_X_D) \
     X(FEQ_D) X(FLT_D) X(FLE_D) X(FCLASS_D) X(FCVT_D_W) X(FCVT_D_WU) X(FCVT_D_L) X(FCVT_D_LU) X(FMV_D_X) \
     X(FCVT_S_D) X(FCVT_D_S) \
-    X(NATIVE)
+    X(NATIVE) \
+    X(MV) X(LI) X(SD_SP_RUN) X(LD_SP_RUN) X(MV_PAIR)
 // clang-format on
 
+// The last five are forms the decoder or Text picks for speed:
+//  - MV (x[rd] = x[rs1]) and LI (x[rd] = imm): addi/add with x0 or 0, which
+//    is what mv, li, c.mv and c.li are;
+//  - SD_SP_RUN and LD_SP_RUN are handlers only (op stays SD or LD): the
+//    head of a run of sp-relative sd (ld) instructions of one length, one
+//    after the other in a basic block, done with one checked page access
+//    when they all fall in one page (Text::fill, kMaxRun below);
+//  - MV_PAIR is a handler only too (op stays MV): an mv followed by another
+//    of the same length, both done with one dispatch.
 enum Op : uint8_t {
 #define MTD_OP_ENUM(name) OP_##name,
     MTD_OPS(MTD_OP_ENUM)
@@ -48,26 +58,34 @@ enum Op : uint8_t {
         OP_COUNT
 };
 
+// A run head's extra fields. Its own operands stay as decoded, so the plain
+// handler can still run it alone; the run uses fields its op leaves unused:
+// rs3 = instructions in the run (2..kMaxRun), rm = the lowest imm / 8, and
+// rd (sd) or rs2 (ld) = the highest imm / 8. Runs keep to imms in
+// [0, 8 * 255], multiples of 8, as compilers save and restore registers.
+inline constexpr unsigned kMaxRun = 32;
+
 // Integer destinations of 0 are redirected to this register index, so
 // handlers write rd unconditionally and x0 can never change.
 inline constexpr uint8_t kSinkReg = 32;
 
 struct Decoded {
-    // handler and cnt share the first 8 bytes (`head`): the lazy cache
+    // cnt and handler share the first 8 bytes (`head`): the lazy cache
     // publishes them with one atomic store and the interpreter reads them
     // with one load at every block entry, so no thread can see one without
-    // the other (text.hpp).
+    // the other (text.hpp). cnt comes first: taking the low half of the
+    // word and its top 16 bits costs one instruction less than the reverse.
     //
-    // The interpreter's dispatch index: op for 2-byte encodings, op + OP_COUNT
-    // for 4-byte ones, so each handler knows its length (its sequential step)
-    // at compile time. 0 (OP_UNDECODED, 2-byte form) = not decoded yet.
-    uint16_t handler;
-    uint8_t op;
-    uint8_t rd;
     // Instructions from this slot to the end of its basic block (the next
     // jump, branch or ecall along the sequential path), inclusive: added to
     // the instruction count once per block entry (Text fills it).
     uint32_t cnt;
+    uint8_t op;
+    uint8_t rd;
+    // The interpreter's dispatch index: op for 2-byte encodings, op + OP_COUNT
+    // for 4-byte ones, so each handler knows its length (its sequential step)
+    // at compile time. 0 (OP_UNDECODED, 2-byte form) = not decoded yet.
+    uint16_t handler;
     uint8_t rs1;
     uint8_t rs2;
     uint8_t rs3;
@@ -82,13 +100,13 @@ struct Decoded {
     void set_len(unsigned len) { handler = static_cast<uint16_t>(op + (len == 2 ? OP_COUNT : 0)); }
 };
 static_assert(sizeof(Decoded) == 16);
-static_assert(offsetof(Decoded, handler) == 0 && offsetof(Decoded, cnt) == 4,
+static_assert(offsetof(Decoded, cnt) == 0 && offsetof(Decoded, handler) == 6,
               "head_handler/head_cnt below assume this layout (little-endian)");
 
 // The first 8 bytes of a record as one word, and its two fields.
 using DecodedHead = uint64_t __attribute__((may_alias));
-inline unsigned head_handler(uint64_t head) { return static_cast<uint16_t>(head); }
-inline uint32_t head_cnt(uint64_t head) { return static_cast<uint32_t>(head >> 32); }
+inline unsigned head_handler(uint64_t head) { return static_cast<unsigned>(head >> 48); }
+inline uint32_t head_cnt(uint64_t head) { return static_cast<uint32_t>(head); }
 
 // Direct jumps and branches whose target Text proved to be inside the
 // text get a handler from this extra range (2 * OP_COUNT + 2 * i + len - 1),

@@ -102,6 +102,10 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
 #undef MTD_OP_LABELS
     };
     static_assert(sizeof(labels) / sizeof(labels[0]) == kHandlerCount);
+    // The table's address in a register for the whole run: otherwise GCC
+    // rematerialises it (one lea) at every one of the many dispatch points.
+    void* const* table = labels;
+    __asm__("" : "+r"(table));
 
     uint64_t* const x = h.x;
     uint64_t* const f = h.f;
@@ -123,7 +127,7 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
 #define PC ((reinterpret_cast<uintptr_t>(d) >> 3) + pc_bias)
 #define RETIRED_BEFORE_D (limit - static_cast<uint64_t>(left) - d->cnt)
     // Mid-block: the record is published (text.hpp), a plain load will do.
-#define DISPATCH() goto* labels[d->handler]
+#define DISPATCH() goto* table[d->handler]
     // Instructions are counted per basic block: entering a block at slot d
     // adds d->cnt (the instructions from d to the block's end), so the count
     // is exact at every jump, and at any other point RETIRED_BEFORE_D is the
@@ -141,7 +145,7 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
         const uint64_t head_ =                                              \
             __atomic_load_n(reinterpret_cast<const DecodedHead*>(d), __ATOMIC_ACQUIRE); \
         left -= head_cnt(head_);                                            \
-        goto* labels[head_handler(head_)];                                  \
+        goto* table[head_handler(head_)];                                   \
     } while (0)
     // Enter the block at nd_: budget check on the count including the jump.
 #define ENTER(nd)                                                 \
@@ -159,12 +163,13 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
         result = Stop::Fault;                                     \
         goto out_pc_set;                                          \
     } while (0)
-    // Jump to an absolute guest address (already even).
+    // Jump to an absolute guest address (already even; so is base): the
+    // byte offset into the text times 8 is the offset of its 16-byte slot.
 #define JUMP_TO(target)                                           \
     do {                                                          \
         const uint64_t t_ = (target);                             \
         if (__builtin_expect((t_ - base) >= nslots * 2, 0)) FETCH_FAULT_AT(t_); \
-        ENTER(dc + ((t_ - base) >> 1));                           \
+        ENTER(reinterpret_cast<const Decoded*>(reinterpret_cast<const char*>(dc) + (t_ - base) * 8)); \
     } while (0)
     // pc-relative jump. The target slot is computed and range-checked as an
     // integer: forming an out-of-range pointer first would be undefined

@@ -33,6 +33,52 @@ void mark_static_jump(Decoded& d, uint64_t i, uint64_t nslots) {
     }
 }
 
+// Makes d the head of a run of sp-relative sd (or ld) if the instruction
+// after it in its block, `next`, is one too (decoder.hpp: kMaxRun). next is
+// final already, and may head a run itself (rs3 != 0): then d's run is d
+// plus that one.
+bool run_imm(int32_t imm) { return imm >= 0 && imm <= 8 * 255 && imm % 8 == 0; }
+uint8_t& run_hi(Decoded& d) { return d.op == OP_SD ? d.rd : d.rs2; }
+unsigned run_hi(const Decoded& d) { return d.op == OP_SD ? d.rd : d.rs2; }
+void mark_sp_run(Decoded& d, const Decoded& next) {
+    if ((d.op != OP_SD && d.op != OP_LD) || d.rs1 != 2 || !run_imm(d.imm)) return;
+    if (d.op == OP_LD && d.rd == 2) return;  // would move the base of the rest
+    if (next.op != d.op || next.rs1 != 2 || next.len() != d.len() || !run_imm(next.imm)) return;
+    const uint16_t run = d.op == OP_SD ? OP_SD_SP_RUN : OP_LD_SP_RUN;
+    unsigned lo = next.imm / 8, hi = lo, count = 2;
+    if (next.rs3 != 0 && next.rs3 < kMaxRun) {
+        lo = next.rm;
+        hi = run_hi(next);
+        count = 1u + next.rs3;
+    }
+    const unsigned own = static_cast<unsigned>(d.imm) / 8;
+    d.rs3 = static_cast<uint8_t>(count);
+    d.rm = static_cast<uint8_t>(std::min(lo, own));
+    run_hi(d) = static_cast<uint8_t>(std::max(hi, own));
+    // Stores need write_ptr, a call: it pays for itself from three on. The
+    // fields are still filled, so the sd before this one can extend it.
+    if (d.op == OP_SD && count < 3) return;
+    d.handler = static_cast<uint16_t>(run + (d.len() == 2 ? OP_COUNT : 0));
+}
+
+// auipc computes a constant: its slot's address plus imm. When that fits
+// the record's imm it becomes li, which need not derive the pc.
+void fold_auipc(Decoded& d, uint64_t pc) {
+    if (d.op != OP_AUIPC) return;
+    const int64_t v = static_cast<int64_t>(pc) + d.imm;
+    if (v != static_cast<int32_t>(v)) return;
+    const unsigned len = d.len();
+    d.op = OP_LI;
+    d.imm = static_cast<int32_t>(v);
+    d.set_len(len);
+}
+
+// Register moves come in pairs often (argument shuffles around calls).
+void mark_mv_pair(Decoded& d, const Decoded& next) {
+    if (d.op == OP_MV && next.op == OP_MV && next.len() == d.len())
+        d.handler = static_cast<uint16_t>(OP_MV_PAIR + (d.len() == 2 ? OP_COUNT : 0));
+}
+
 }  // namespace
 
 Text::~Text() {
@@ -114,9 +160,17 @@ void Text::fill(uint64_t u) const {
     for (uint64_t j = hi; j-- > lo;) {
         Decoded d = decode_slot(j);
         mark_static_jump(d, j, nslots);
+        fold_auipc(d, base + 2 * j);
         // slots_[next] is published: later in this unit, in a later unit of
         // this run, or decoded before (we hold the mutex every writer holds).
-        d.cnt = ends_block(d) ? 1 : 1 + slots_[j + d.len()].cnt;
+        if (ends_block(d)) {
+            d.cnt = 1;
+        } else {
+            const Decoded& next = slots_[j + d.len()];
+            d.cnt = 1 + next.cnt;
+            mark_sp_run(d, next);
+            mark_mv_pair(d, next);
+        }
         publish(&slots_[j], d);
     }
 }
