@@ -3,11 +3,10 @@
 // fork away at the next start().
 #include "sandbox/machine.hpp"
 
-#include <time.h>
-
 #include <algorithm>
 #include <cstdio>
 
+#include "common/monotonic_ns.hpp"
 #include "mtd_abi.h"
 #include "program_state.hpp"
 
@@ -47,12 +46,6 @@ uint64_t Machine::last_request_memory() const { return state_->core.mem.used_byt
 uint64_t Machine::last_request_copied() const { return state_->core.mem.copied_bytes(); }
 
 namespace {
-
-uint64_t now_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
-}
 
 std::string_view field(const RequestView& r, uint64_t id) {
     switch (id) {
@@ -130,7 +123,7 @@ bool Machine::State::run_slice(const RequestView& request, Response& out, RunRes
     uint64_t clock_start = 0;  // read at the first slow ecall of the slice
     auto out_of_time = [&] {
         if (slice.nanos == ~0ull) return false;
-        const uint64_t now = now_ns();
+        const uint64_t now = monotonic_ns();
         if (!clock_start) clock_start = now;
         return now - clock_start >= slice.nanos;
     };

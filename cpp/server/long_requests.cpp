@@ -1,22 +1,12 @@
 #include "server/long_requests.hpp"
 
+#include "common/monotonic_ns.hpp"
 #include "server/low_priority.hpp"
-
-#include <time.h>
 
 #include <exception>
 #include <string>
 
 namespace mtd::server {
-namespace {
-
-uint64_t now_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
-}
-
-}  // namespace
 
 sandbox::RunResult contain_host_error(const tenants::Tenant& tenant, const std::exception& e) {
     if (tenant.program->log()) tenant.program->log()(std::string("mtd: sandbox host error: ") + e.what() + "\n");
@@ -67,14 +57,14 @@ void LongRequestRunner::run() {
             hand_back(std::move(r));
             continue;
         }
-        const uint64_t t0 = now_ns();
+        const uint64_t t0 = monotonic_ns();
         try {
             r->done = r->machine->resume(r->view, r->response, r->result);
         } catch (const std::exception& e) {
             r->result = contain_host_error(*r->tenant, e);
             r->done = true;
         }
-        r->sandbox_ns += now_ns() - t0;
+        r->sandbox_ns += monotonic_ns() - t0;
         if (r->done) {
             r->machine->recycle();  // here, not on the worker at its next start()
             hand_back(std::move(r));

@@ -2,11 +2,11 @@
 
 #include <h2o.h>
 
-#include <time.h>
-
 #include <cstring>
 #include <exception>
 #include <string>
+
+#include "common/monotonic_ns.hpp"
 
 namespace mtd::server {
 namespace {
@@ -84,16 +84,6 @@ const char* check_guest_response(const sandbox::Response& r) {
     for (unsigned char c : r.content_type)
         if ((c < 0x20 && c != '\t') || c == 0x7f) return "guest content type has control characters";
     return nullptr;
-}
-
-// CLOCK_MONOTONIC through the vDSO: ~32 ns a call on this machine (TSC
-// clocksource in a KVM guest, where rdtsc alone takes ~24 ns). Three calls
-// per tenant request (sandbox start, which also starts the request's
-// latency, sandbox end, hand-over): ~100 ns of a ~5 us request.
-uint64_t now_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
 }
 
 // The Host header as sent, or empty. Without one H2O fills in the name of
@@ -204,7 +194,7 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
     // One reading starts both the sandbox's and the request's latency: the
     // routing and header copy before it are a few tens of ns, a clock call
     // costs ~32.
-    const uint64_t t0 = now_ns();
+    const uint64_t t0 = monotonic_ns();
     sandbox::RunResult result;
     bool done;
     try {
@@ -213,7 +203,7 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
         result = contain_host_error(tenant, e);
         done = true;
     }
-    const uint64_t sandbox_ns = now_ns() - t0;
+    const uint64_t sandbox_ns = monotonic_ns() - t0;
     if (!done) {
         if (park(req, tenant, rv, t0, sandbox_ns)) return;
         result = {sandbox::Outcome::Overloaded, "too many long-running requests on this worker; retry later", 0};
@@ -326,7 +316,7 @@ void RequestHandler::long_request_back(std::unique_ptr<LongRequest> r) {
 // request in place.
 void RequestHandler::finish(h2o_req_t* req, stats::Slot& slot, int status, uint64_t entry, h2o_iovec_t body) {
     slot.count_status(status);
-    slot.latency.record(now_ns() - entry);
+    slot.latency.record(monotonic_ns() - entry);
     slot.in_flight.add(-1);
     hand_over(req, body);
 }
@@ -341,7 +331,7 @@ h2o_iovec_t RequestHandler::prepare_error(h2o_req_t* req, int status, std::strin
 }
 
 void RequestHandler::answer_no_tenant(h2o_req_t* req, std::string_view host) {
-    const uint64_t entry = now_ns();
+    const uint64_t entry = monotonic_ns();
     stats::Slot& slot = unrouted_.slot(worker_);
     slot.requests.add();
     slot.in_flight.add(1);

@@ -1,17 +1,10 @@
 #include "tenants/log_limiter.hpp"
 
-#include <time.h>
-
 #include <algorithm>
 
+#include "common/monotonic_ns.hpp"
+
 namespace mtd::tenants {
-namespace {
-uint64_t monotonic_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
-}
-}  // namespace
 
 LogLimiter::LogLimiter(LogLimit limit)
     : limit_(limit),
