@@ -80,7 +80,6 @@ std::unique_ptr<server::Server> make_server(const std::string& host, int port, i
     config.request_timeout_ms = static_cast<uint64_t>(request_timeout * 1000 + 0.5);
     config.max_parked = max_parked;
     config.max_parked_per_tenant = max_parked_per_tenant;
-    if (max_parked == 0) config.slice = sandbox::Slice::whole();  // nowhere to park: run to completion
     return std::make_unique<server::Server>(std::move(config));
 }
 

@@ -29,7 +29,8 @@ struct ServerConfig {
     // A parked request holds a Machine (up to request_memory of copied
     // pages), so a worker parks at most max_parked, and at most
     // max_parked_per_tenant of one tenant; past either, the request is shed
-    // with 503 (kind "overloaded").
+    // with 503 (kind "overloaded"). max_parked 0 turns slicing off: every
+    // request runs to completion on its worker.
     sandbox::Slice slice;
     size_t max_parked = 16;
     size_t max_parked_per_tenant = 8;

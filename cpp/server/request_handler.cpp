@@ -123,6 +123,7 @@ RequestHandler::RequestHandler(const ServerConfig& config, tenants::Registry& re
       registry_(registry),
       unrouted_(unrouted),
       worker_(worker_index),
+      slice_(config.max_parked ? config.slice : sandbox::Slice::whole()),
       machine_(std::make_unique<sandbox::Machine>()) {
     reload();
 }
@@ -198,7 +199,7 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
     sandbox::RunResult result;
     bool done;
     try {
-        done = machine_->start(*tenant.program, rv, response_, config_.slice, result);
+        done = machine_->start(*tenant.program, rv, response_, slice_, result);
     } catch (const std::exception& e) {
         result = contain_host_error(tenant, e);
         done = true;

@@ -83,6 +83,8 @@ private:
     tenants::Registry& registry_;
     stats::TenantStats& unrouted_;
     const size_t worker_;
+    // config_.slice, or the whole request when nothing may be parked.
+    const sandbox::Slice slice_;
 
     std::shared_ptr<const tenants::RoutingTable> table_;
     uint64_t generation_ = ~uint64_t{0};
