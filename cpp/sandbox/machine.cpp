@@ -26,8 +26,10 @@ struct Machine::State final : detail::SysEnv {
     uint64_t limit = 0;          // instret at which its budget is exhausted
 
     bool run_slice(const RequestView& request, Response& out, RunResult& r);
-    RunResult finish(Outcome o, const char* why) const {
-        return {o, why, core.hart.instret - first_instret};
+    // Sets r to how the request ended; true, for run_slice to return.
+    bool finish(RunResult& r, Outcome o, const char* why) const {
+        r = {o, why, core.hart.instret - first_instret};
+        return true;
     }
 
     void output(int, std::string_view data) override {
@@ -146,15 +148,12 @@ bool Machine::State::run_slice(const RequestView& request, Response& out, RunRes
                     // Stopped short of the limit itself: a builtin the
                     // budget cannot pay for, which never starts.
                 }
-                r = finish(Outcome::BudgetExhausted, "instruction budget exhausted");
-                return true;
+                return finish(r, Outcome::BudgetExhausted, "instruction budget exhausted");
             case detail::Stop::MemoryLimit:
-                r = finish(Outcome::MemoryExhausted, "memory limit exceeded");
-                return true;
+                return finish(r, Outcome::MemoryExhausted, "memory limit exceeded");
             case detail::Stop::Fault:
                 detail::stop_detail(c, stop, reason, sizeof reason);
-                r = finish(Outcome::Fault, reason);
-                return true;
+                return finish(r, Outcome::Fault, reason);
         }
         uint64_t* x = c.hart.x;
         const uint64_t nr = x[17];
@@ -162,20 +161,16 @@ bool Machine::State::run_slice(const RequestView& request, Response& out, RunRes
         if (nr == MTD_ECALL_RESPOND) {
             const uint64_t ct = x[11], ct_len = x[12], body = x[13], body_len = x[14];
             if (ct_len > lim.response_bytes || body_len > lim.response_bytes ||
-                ct_len + body_len > lim.response_bytes) {
-                r = finish(Outcome::ResponseTooLarge, "response larger than the response_bytes limit");
-                return true;
-            }
+                ct_len + body_len > lim.response_bytes)
+                return finish(r, Outcome::ResponseTooLarge, "response larger than the response_bytes limit");
             if (!copy_out(c.mem, ct, ct_len, out.content_type) || !copy_out(c.mem, body, body_len, out.body)) {
                 std::snprintf(reason, sizeof reason, "respond: unreadable buffer at pc 0x%llx",
                               static_cast<unsigned long long>(c.hart.pc));
-                r = finish(Outcome::Fault, reason);
-                return true;
+                return finish(r, Outcome::Fault, reason);
             }
             out.status = static_cast<int>(static_cast<int64_t>(x[10]));
             c.retire_ecall();
-            r = finish(Outcome::Responded, "");
-            return true;
+            return finish(r, Outcome::Responded, "");
         }
         if (nr == MTD_ECALL_REQUEST_FIELD) {
             const std::string_view v = field(request, x[10]);
@@ -183,15 +178,11 @@ bool Machine::State::run_slice(const RequestView& request, Response& out, RunRes
             if (x[10] > MTD_FIELD_BODY) {
                 x[10] = static_cast<uint64_t>(-22);  // -EINVAL
             } else if (n && !c.mem.write_bytes(x[11], v.data(), n)) {
-                if (c.mem.oom()) {
-                    r = finish(Outcome::MemoryExhausted, "memory limit exceeded");
-                    return true;
-                }
+                if (c.mem.oom()) return finish(r, Outcome::MemoryExhausted, "memory limit exceeded");
                 std::snprintf(reason, sizeof reason, "request_field: unwritable buffer at 0x%llx (pc 0x%llx)",
                               static_cast<unsigned long long>(x[11]),
                               static_cast<unsigned long long>(c.hart.pc));
-                r = finish(Outcome::Fault, reason);
-                return true;
+                return finish(r, Outcome::Fault, reason);
             } else {
                 x[10] = v.size();
             }
@@ -201,20 +192,13 @@ bool Machine::State::run_slice(const RequestView& request, Response& out, RunRes
         } else {
             int code = 0;
             const detail::SysAction act = detail::linux_syscall(c, *this, code);
-            if (act == detail::SysAction::Exit) {
-                r = finish(Outcome::NoResponse, "guest exited without responding");
-                return true;
-            }
+            if (act == detail::SysAction::Exit) return finish(r, Outcome::NoResponse, "guest exited without responding");
             if (act == detail::SysAction::Abort) {
                 std::snprintf(reason, sizeof reason, "abort (signal %d) at pc 0x%llx", code - 128,
                               static_cast<unsigned long long>(c.hart.pc));
-                r = finish(Outcome::Fault, reason);
-                return true;
+                return finish(r, Outcome::Fault, reason);
             }
-            if (c.mem.oom()) {
-                r = finish(Outcome::MemoryExhausted, "memory limit exceeded");
-                return true;
-            }
+            if (c.mem.oom()) return finish(r, Outcome::MemoryExhausted, "memory limit exceeded");
             slow = true;
         }
         c.retire_ecall();
