@@ -62,8 +62,8 @@ def unsliced(slicing_root, cache_dir):
     engine.stop()
 
 
-def client(engine, timeout=60.0):
-    return httpx.Client(base_url=f"http://127.0.0.1:{engine.port}", timeout=timeout)
+def client(engine):
+    return httpx.Client(base_url=f"http://127.0.0.1:{engine.port}", timeout=60.0)
 
 
 def wait_until(predicate, seconds=10.0, what="condition"):
@@ -131,26 +131,25 @@ def test_slow_system_calls_end_a_slice(sliced, unsliced):
 class Attack(threading.Thread):
     """One request in the background; `done_at` is when its answer came."""
 
-    def __init__(self, engine, path, headers=HOSTILE, timeout=60.0):
+    def __init__(self, engine, path, headers=HOSTILE):
         super().__init__(daemon=True)
-        self.engine, self.path, self.headers, self.timeout = engine, path, headers, timeout
+        self.engine, self.path, self.headers = engine, path, headers
         self.response = self.error = None
         self.done_at = None
 
     def run(self):
         try:
-            with client(self.engine, self.timeout) as c:
+            with client(self.engine) as c:
                 self.response = c.get(self.path, headers=self.headers)
         except httpx.HTTPError as e:
             self.error = e
         self.done_at = time.monotonic()
 
 
-def neighbour_requests(engine, count=10) -> float:
-    """Sends `count` hello requests one after the other; when the last came."""
+def neighbour_request(engine) -> float:
+    """Sends one hello request; when its answer came."""
     with client(engine) as c:
-        for _ in range(count):
-            assert c.get("/").content == SEED_PAGE
+        assert c.get("/").content == SEED_PAGE
     return time.monotonic()
 
 
@@ -168,7 +167,7 @@ def test_long_request_leaves_its_worker_serving(sliced, path):
     wait_until(lambda: tenant_stats(sliced, "hostile")["parked"] > before["parked"], what="the attack to park")
     # One request (about a millisecond): the attack runs on beside it, on
     # the long-request thread, and the shortest (the malloc bomb) takes ~75 ms.
-    served_at = neighbour_requests(sliced, count=1)
+    served_at = neighbour_request(sliced)
     attack.join(60)
     assert attack.response is not None, attack.error
     assert attack.response.status_code == status
@@ -187,7 +186,7 @@ def test_without_slicing_a_long_request_holds_its_worker(unsliced):
     attack = Attack(unsliced, "/loop")
     attack.start()
     wait_until(lambda: tenant_stats(unsliced, "hostile")["in_flight"] > 0, what="the attack to start")
-    served_at = neighbour_requests(unsliced, count=1)
+    served_at = neighbour_request(unsliced)
     attack.join(60)
     assert attack.response.status_code == 504
     assert served_at > attack.done_at
@@ -285,7 +284,7 @@ def test_parked_request_is_dropped_when_its_stream_goes(sliced):
     after = tenant_stats(sliced, "hostile")
     assert after["parked"] == before["parked"] + 1
     assert after["errors"] == before["errors"]  # dropped, not run out
-    assert neighbour_requests(sliced, count=1)
+    assert neighbour_request(sliced)
 
 
 def test_long_requests_run_at_the_lowest_cpu_priority(sliced):
