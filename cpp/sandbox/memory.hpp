@@ -225,6 +225,9 @@ private:
     uintptr_t* own_entry(uint64_t a);    // its entry in that leaf, marked changed
     void* new_page();                    // counted against the limit
     void drop_entry(uint64_t a, uintptr_t& e);
+    void mark_changed(uint64_t ti, uint64_t lo, uint64_t hi);  // entries [lo, hi) of leaf ti
+    template <class Fn>
+    bool each_entry(uint64_t a, uint64_t len, bool skip_unmapped, Fn fn);  // see memory.cpp
 
     // Direct-mapped translation caches in front of the page-table walk,
     // indexed by guest page number: for reads (readable pages) and writes
@@ -258,6 +261,10 @@ private:
     uint64_t gen_ = 1;
 
     uintptr_t top_[kTopEntries];
+    // Non-zero entries per leaf: lets find_free skip full leaves, so even a
+    // failing search of an exhausted mmap area (655,360 pages) stays short.
+    // Only ever a shortcut: a leaf not marked full is searched page by page.
+    uint16_t in_use_[kTopEntries] = {};
     Arena* arena_ = nullptr;       // pages: reset by every fork
     Arena* leaf_arena_ = nullptr;  // leaves: reset only when the master changes
     uint64_t used_ = 0;
