@@ -70,7 +70,7 @@ std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
         if (p.p_type != PT_LOAD || p.p_memsz == 0) continue;
         if (p.p_filesz > p.p_memsz || p.p_offset > elf.size() || p.p_filesz > elf.size() - p.p_offset)
             return "PT_LOAD segment outside the file";
-        if (p.p_vaddr < kPageSize || p.p_memsz > kBrkLimit || p.p_vaddr + p.p_memsz > kBrkLimit / 2)
+        if (p.p_vaddr < kPageSize || p.p_vaddr > kBrkLimit / 2 || p.p_memsz > kBrkLimit / 2 - p.p_vaddr)
             return "PT_LOAD segment at " + hex(p.p_vaddr) + " outside the guest address space";
         const uintptr_t prot = ((p.p_flags & PF_R) ? kPteR : 0) | ((p.p_flags & PF_W) ? kPteW : 0) |
                                ((p.p_flags & PF_X) ? kPteX : 0);
@@ -107,7 +107,7 @@ std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
     exec_hi = page_up(exec_hi);
     std::vector<const uint8_t*> pages((exec_hi - exec_lo) / kPageSize, nullptr);
     for (const auto& p : ph)
-        if (p.p_type == PT_LOAD && (p.p_flags & PF_X))
+        if (p.p_type == PT_LOAD && (p.p_flags & PF_X) && p.p_memsz != 0)  // the segments loaded above
             for (uint64_t a = page_down(p.p_vaddr); a < p.p_vaddr + p.p_memsz; a += kPageSize) {
                 const uint8_t* host = mem.read_ptr(a);
                 pages[(a - exec_lo) / kPageSize] = host ? host : g_zero_page;
