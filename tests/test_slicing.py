@@ -114,6 +114,18 @@ def test_slicing_changes_nothing_the_guest_sees(sliced, unsliced, path):
         assert instructions < most
 
 
+def test_headers_are_there_for_a_request_that_reads_them_late(sliced, unsliced):
+    """The server serialises the headers only when a guest asks for them;
+    a parked request asks on the long-request thread, from its own copy."""
+    for engine in (sliced, unsliced):
+        parked = tenant_stats(engine, "long")["parked"]
+        with client(engine) as c:
+            r = c.get("/headers?200000", headers={**LONG, "X-Probe": "late"})
+        assert r.status_code == 200, r.text
+        assert "host: long.test\n" in r.text and "x-probe: late\n" in r.text
+        assert tenant_stats(engine, "long")["parked"] - parked == (1 if engine is sliced else 0)
+
+
 def test_slow_system_calls_end_a_slice(sliced, unsliced):
     """40 mmap calls of 64 MiB each: ~2,000 instructions, but each call
     takes long enough that the clock ends the slice."""

@@ -7,6 +7,16 @@
 
 namespace mtd::sandbox {
 
+// Serialises the headers when the guest first asks for them: most
+// handlers never do, and the server need not copy them for those.
+class HeaderSource {
+public:
+    virtual std::string_view headers() = 0;
+
+protected:
+    ~HeaderSource() = default;
+};
+
 struct RequestView {
     std::string_view method;
     std::string_view path;     // without the query string
@@ -14,6 +24,9 @@ struct RequestView {
     std::string_view host;     // Host header as sent
     std::string_view headers;  // "name: value\n" per header, names lower-case
     std::string_view body;
+    HeaderSource* lazy_headers = nullptr;  // if set, the headers come from it instead
+
+    std::string_view all_headers() const { return lazy_headers ? lazy_headers->headers() : headers; }
 };
 
 // Owned by the caller and reused across requests so that the request path

@@ -55,7 +55,7 @@ std::string_view field(const RequestView& r, uint64_t id) {
         case MTD_FIELD_PATH: return r.path;
         case MTD_FIELD_QUERY: return r.query;
         case MTD_FIELD_HOST: return r.host;
-        case MTD_FIELD_HEADERS: return r.headers;
+        case MTD_FIELD_HEADERS: return r.all_headers();
         case MTD_FIELD_BODY: return r.body;
     }
     return {};

@@ -188,8 +188,9 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
         rv.query = target.substr(req->query_at + 1);
     }
     rv.host = sent_host(req);
-    serialize_headers(req, rv.host);
-    rv.headers = headers_buf_;
+    headers_req_ = req;
+    headers_ready_ = false;
+    rv.lazy_headers = this;
     rv.body = view(req->entity);
 
     // One reading starts both the sandbox's and the request's latency: the
@@ -269,7 +270,7 @@ bool RequestHandler::park(h2o_req_t* req, const tenants::Tenant& tenant, const s
     r->path = view.path;
     r->query = view.query;
     r->host = view.host;
-    r->headers = view.headers;
+    r->headers = view.all_headers();  // the runner has no H2O request to serialise from
     r->body = view.body;
     r->view = {r->method, r->path, r->query, r->host, r->headers, r->body};
     r->entry = entry;
@@ -340,6 +341,14 @@ void RequestHandler::answer_no_tenant(h2o_req_t* req, std::string_view host) {
     error_buf_.append(host);
     error_buf_.append("' and no default tenant\n");
     finish(req, slot, 404, entry, prepare(req, 404, kErrorType, error_buf_));
+}
+
+std::string_view RequestHandler::headers() {
+    if (!headers_ready_) {
+        serialize_headers(headers_req_, sent_host(headers_req_));
+        headers_ready_ = true;
+    }
+    return headers_buf_;
 }
 
 void RequestHandler::serialize_headers(h2o_req_t* req, std::string_view host) {

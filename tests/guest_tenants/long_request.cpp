@@ -6,6 +6,7 @@
 //   /pages?N    writes one byte into each of N fresh pages, then sums them
 //   /syscalls?N N getpid() system calls, each a bare ecall
 //   /fields?N   reads the request's path N times
+//   /headers?N  spins like /spin, then answers with the request's headers
 //   /ok         answers at once
 #include <cstdint>
 #include <cstdio>
@@ -56,6 +57,13 @@ int main() {
             __asm__ volatile("ecall" : "=r"(a0) : "r"(a7) : "memory");
             value += static_cast<uint64_t>(a0);
         }
+    } else if (std::strcmp(path, "/headers") == 0) {
+        for (uint64_t i = 0; i < count; ++i) value = (value ^ i) * 1099511628211ull;
+        static volatile uint64_t spun;
+        spun = value;  // keeps the loop
+        static char headers[4096];
+        const size_t len = mtd_request_field(MTD_FIELD_HEADERS, headers, sizeof headers);
+        mtd_respond(200, "text/plain", 10, headers, len < sizeof headers ? len : sizeof headers);
     } else if (std::strcmp(path, "/fields") == 0) {
         char buf[256];
         for (uint64_t i = 0; i < count; ++i) value += mtd_request_field(MTD_FIELD_PATH, buf, sizeof buf);
