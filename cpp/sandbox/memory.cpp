@@ -306,7 +306,7 @@ uint8_t* Memory::populate(uint64_t a, uintptr_t prot) {
     uintptr_t* own = own_entry(a);
     if (!own) return nullptr;
     uintptr_t& e = *own;
-    in_use_[a >> kTopShift] += e == 0;
+    const bool was_free = e == 0;
     if (!(e & kPteOwned)) {
         void* page = new_page();
         if (!page) return nullptr;
@@ -315,6 +315,7 @@ uint8_t* Memory::populate(uint64_t a, uintptr_t prot) {
     }
     if (prot & kPteW) prot |= kPteR;
     e |= prot & (kPteR | kPteW | kPteX);
+    in_use_[a >> kTopShift] += was_free;
     return reinterpret_cast<uint8_t*>(e & ~kPteFlags);
 }
 
