@@ -175,6 +175,7 @@ WORKER_ATTACKS = {"/loop": (504, "budget"), "/malloc": (507, "memory"), "/print-
 @pytest.mark.parametrize("path", sorted(WORKER_ATTACKS))
 def test_long_request_leaves_its_worker_serving(sliced, path):
     status, counter = WORKER_ATTACKS[path]
+    neighbour_request(sliced)  # warm: a tenant's first request decodes its code
     before = tenant_stats(sliced, "hostile")
     attack = Attack(sliced, path)
     attack.start()
