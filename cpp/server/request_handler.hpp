@@ -29,7 +29,7 @@ struct st_h2o_iovec_t;
 
 namespace mtd::server {
 
-class RequestHandler final : private sandbox::HeaderSource {
+class RequestHandler {
 public:
     RequestHandler(const ServerConfig& config, tenants::Registry& registry, stats::TenantStats& unrouted,
                    size_t worker_index);
@@ -77,10 +77,6 @@ private:
     // `entry` is when the request's latency started (ns, CLOCK_MONOTONIC).
     st_h2o_iovec_t prepare_error(st_h2o_req_t* req, int status, std::string_view name, const char* reason);
     void finish(st_h2o_req_t* req, stats::Slot& slot, int status, uint64_t entry, st_h2o_iovec_t body);
-    // sandbox::HeaderSource: the headers of the request being started,
-    // serialised into headers_buf_ only if its guest asks for them.
-    std::string_view headers() override;
-    void serialize_headers(st_h2o_req_t* req, std::string_view host);
 
     const ServerConfig& config_;
     tenants::Registry& registry_;
@@ -104,9 +100,7 @@ private:
     std::string route_host_;
     const tenants::Tenant* route_tenant_ = nullptr;
     bool route_valid_ = false;
-    std::string headers_buf_;
-    st_h2o_req_t* headers_req_ = nullptr;  // what headers() serialises
-    bool headers_ready_ = false;
+    std::string headers_buf_;  // LazyHeaders' buffer, reused
     std::string error_buf_;
 };
 
