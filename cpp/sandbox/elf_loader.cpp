@@ -64,6 +64,7 @@ std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
     };
 
     uint64_t exec_lo = ~0ull, exec_hi = 0, end = 0, phdr_addr = 0;
+    std::vector<const Elf64_Phdr*> executable;  // the executable segments loaded below
     for (const auto& p : ph) {
         if (p.p_type == PT_INTERP || p.p_type == PT_DYNAMIC) return "dynamically linked ELF; build with -static";
         if (p.p_type == PT_PHDR) phdr_addr = p.p_vaddr;
@@ -89,6 +90,7 @@ std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
             a = next;
         }
         if (p.p_flags & PF_X) {
+            executable.push_back(&p);
             exec_lo = std::min(exec_lo, p.p_vaddr);
             exec_hi = std::max(exec_hi, p.p_vaddr + p.p_memsz);
         }
@@ -106,12 +108,11 @@ std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
     exec_lo = page_down(exec_lo);
     exec_hi = page_up(exec_hi);
     std::vector<const uint8_t*> pages((exec_hi - exec_lo) / kPageSize, nullptr);
-    for (const auto& p : ph)
-        if (p.p_type == PT_LOAD && (p.p_flags & PF_X) && p.p_memsz != 0)  // the segments loaded above
-            for (uint64_t a = page_down(p.p_vaddr); a < p.p_vaddr + p.p_memsz; a += kPageSize) {
-                const uint8_t* host = mem.read_ptr(a);
-                pages[(a - exec_lo) / kPageSize] = host ? host : g_zero_page;
-            }
+    for (const Elf64_Phdr* p : executable)
+        for (uint64_t a = page_down(p->p_vaddr); a < p->p_vaddr + p->p_memsz; a += kPageSize) {
+            const uint8_t* host = mem.read_ptr(a);
+            pages[(a - exec_lo) / kPageSize] = host ? host : g_zero_page;
+        }
     if (!text.init(exec_lo, std::move(pages), find_natives(elf, exec_lo, exec_hi))) return "no host memory for the decoder cache";
     core.text = &text;
     mem.layout.exec_lo = exec_lo;
