@@ -12,16 +12,24 @@ namespace mtd::sandbox::detail {
 
 // clang-format off
 // UNDECODED must stay first: a zero record (untouched cache memory) means
-// "not decoded yet" (see text.hpp).
+// "not decoded yet" (see text.hpp). The rest are ordered by how often
+// compiled code runs them, most common first: a handler's index is its op's
+// position (see Decoded::handler), so the handlers a typical request uses
+// share a few cache lines of the dispatch table instead of a dozen.
 #define MTD_OPS(X) \
     X(UNDECODED) \
+    X(SD) X(MV) X(ADDI) X(LD) X(LI) \
+    X(JAL_IN) X(BEQ_IN) X(BNE_IN) X(BLT_IN) X(BGE_IN) X(BLTU_IN) X(BGEU_IN) \
+    X(JALR) X(MV_PAIR) X(LD_SP_RUN) X(SD_SP_RUN) \
+    X(ADD) X(SRLI) X(SLLI) X(SB) X(NATIVE) X(LUI) X(LBU) X(ECALL) \
+    X(LW) X(SW) X(ANDI) X(OR) X(SUB) X(AND) X(ADDIW) X(ADDW) \
+    X(SLLIW) X(SRAIW) X(SRLIW) X(SUBW) X(SLTU) X(SLTIU) X(XOR) X(ORI) \
+    X(XORI) X(SRAI) X(LWU) X(LHU) X(LH) X(LB) X(SH) X(AUIPC) \
     X(ILLEGAL) X(FETCH_FAULT) \
-    X(LUI) X(AUIPC) X(JAL) X(JALR) X(BEQ) X(BNE) X(BLT) X(BGE) X(BLTU) X(BGEU) \
-    X(LB) X(LH) X(LW) X(LD) X(LBU) X(LHU) X(LWU) X(SB) X(SH) X(SW) X(SD) \
-    X(ADDI) X(SLTI) X(SLTIU) X(XORI) X(ORI) X(ANDI) X(SLLI) X(SRLI) X(SRAI) \
-    X(ADD) X(SUB) X(SLL) X(SLT) X(SLTU) X(XOR) X(SRL) X(SRA) X(OR) X(AND) \
-    X(ADDIW) X(SLLIW) X(SRLIW) X(SRAIW) X(ADDW) X(SUBW) X(SLLW) X(SRLW) X(SRAW) \
-    X(FENCE) X(ECALL) X(EBREAK) \
+    X(JAL) X(BEQ) X(BNE) X(BLT) X(BGE) X(BLTU) X(BGEU) \
+    X(SLTI) X(SLL) X(SLT) X(SRL) X(SRA) \
+    X(SLLW) X(SRLW) X(SRAW) \
+    X(FENCE) X(EBREAK) \
     X(CSRRW) X(CSRRS) X(CSRRC) X(CSRRWI) X(CSRRSI) X(CSRRCI) \
     X(MUL) X(MULH) X(MULHSU) X(MULHU) X(DIV) X(DIVU) X(REM) X(REMU) \
     X(MULW) X(DIVW) X(DIVUW) X(REMW) X(REMUW) \
@@ -37,14 +45,15 @@ namespace mtd::sandbox::detail {
     X(FADD_D) X(FSUB_D) X(FMUL_D) X(FDIV_D) X(FSQRT_D) X(FSGNJ_D) X(FSGNJN_D) X(FSGNJX_D) \
     X(FMIN_D) X(FMAX_D) X(FCVT_W_D) X(FCVT_WU_D) X(FCVT_L_D) X(FCVT_LU_D) X(FMV_X_D) \
     X(FEQ_D) X(FLT_D) X(FLE_D) X(FCLASS_D) X(FCVT_D_W) X(FCVT_D_WU) X(FCVT_D_L) X(FCVT_D_LU) X(FMV_D_X) \
-    X(FCVT_S_D) X(FCVT_D_S) \
-    X(NATIVE) \
-    X(MV) X(LI) X(SD_SP_RUN) X(LD_SP_RUN) X(MV_PAIR)
+    X(FCVT_S_D) X(FCVT_D_S)
 // clang-format on
 
-// The last five are forms the decoder or Text picks for speed:
+// Some are forms the decoder or Text picks for speed, never decoded as such:
 //  - MV (x[rd] = x[rs1]) and LI (x[rd] = imm): addi/add with x0 or 0, which
 //    is what mv, li, c.mv and c.li are;
+//  - JAL_IN .. BGEU_IN are handlers only (op stays JAL .. BGEU): direct jumps
+//    and branches whose target Text proved to be inside the text, which
+//    skip the runtime target range check;
 //  - SD_SP_RUN and LD_SP_RUN are handlers only (op stays SD or LD): the
 //    head of a run of sp-relative sd (ld) instructions of one length, one
 //    after the other in a basic block, done with one checked page access
@@ -82,9 +91,10 @@ struct Decoded {
     uint32_t cnt;
     uint8_t op;
     uint8_t rd;
-    // The interpreter's dispatch index: op for 2-byte encodings, op + OP_COUNT
-    // for 4-byte ones, so each handler knows its length (its sequential step)
-    // at compile time. 0 (OP_UNDECODED, 2-byte form) = not decoded yet.
+    // The interpreter's dispatch index, handler_of(op, length): each handler
+    // knows its length (its sequential step) at compile time, and the two
+    // forms of an op sit side by side in the dispatch table. 0 (OP_UNDECODED,
+    // 2-byte form) = not decoded yet.
     uint16_t handler;
     uint8_t rs1;
     uint8_t rs2;
@@ -93,11 +103,8 @@ struct Decoded {
     int32_t imm;    // immediate, CSR number for CSR ops
 
     // Instruction length in 2-byte units (1 or 2).
-    unsigned len() const {
-        if (handler >= 2 * OP_COUNT) return ((handler - 2 * OP_COUNT) & 1) + 1;
-        return handler >= OP_COUNT ? 2 : 1;
-    }
-    void set_len(unsigned len) { handler = static_cast<uint16_t>(op + (len == 2 ? OP_COUNT : 0)); }
+    unsigned len() const { return (handler & 1u) + 1; }
+    void set_len(unsigned len);
 };
 static_assert(sizeof(Decoded) == 16);
 static_assert(offsetof(Decoded, cnt) == 0 && offsetof(Decoded, handler) == 6,
@@ -108,14 +115,11 @@ using DecodedHead = uint64_t __attribute__((may_alias));
 inline unsigned head_handler(uint64_t head) { return static_cast<unsigned>(head >> 48); }
 inline uint32_t head_cnt(uint64_t head) { return static_cast<uint32_t>(head); }
 
-// Direct jumps and branches whose target Text proved to be inside the
-// text get a handler from this extra range (2 * OP_COUNT + 2 * i + len - 1),
-// which skips the runtime target range check.
-// clang-format off
-#define MTD_STATIC_JUMPS(X) X(JAL) X(BEQ) X(BNE) X(BLT) X(BGE) X(BLTU) X(BGEU)
-// clang-format on
-inline constexpr unsigned kStaticJumpCount = 7;
-inline constexpr unsigned kHandlerCount = 2 * OP_COUNT + 2 * kStaticJumpCount;
+inline constexpr unsigned kHandlerCount = 2 * OP_COUNT;
+// The handler of `op` (or of a handler-only form) for an instruction of
+// `len` 2-byte units.
+inline uint16_t handler_of(unsigned op, unsigned len) { return static_cast<uint16_t>(2 * op + len - 1); }
+inline void Decoded::set_len(unsigned len) { handler = handler_of(op, len); }
 
 // Decodes one instruction (16 or 32 bits; `avail` bytes are readable).
 Decoded decode(uint32_t bits, unsigned avail);

@@ -22,15 +22,20 @@ void publish(Decoded* slot, const Decoded& rec) {
 // Direct jumps and branches whose target is a slot of the text get the
 // handler that skips the runtime range check.
 void mark_static_jump(Decoded& d, uint64_t i, uint64_t nslots) {
-    static constexpr Op kStatic[kStaticJumpCount] = {OP_JAL, OP_BEQ, OP_BNE, OP_BLT,
-                                                     OP_BGE, OP_BLTU, OP_BGEU};
-    for (unsigned k = 0; k < kStaticJumpCount; ++k) {
-        if (d.op != kStatic[k]) continue;
-        const int64_t target = static_cast<int64_t>(i) + (d.imm >> 1);
-        if ((d.imm & 1) == 0 && target >= 0 && static_cast<uint64_t>(target) < nslots)
-            d.handler = static_cast<uint16_t>(2 * OP_COUNT + 2 * k + (d.len() - 1));
-        return;
+    Op checked_form;
+    switch (d.op) {
+        case OP_JAL: checked_form = OP_JAL_IN; break;
+        case OP_BEQ: checked_form = OP_BEQ_IN; break;
+        case OP_BNE: checked_form = OP_BNE_IN; break;
+        case OP_BLT: checked_form = OP_BLT_IN; break;
+        case OP_BGE: checked_form = OP_BGE_IN; break;
+        case OP_BLTU: checked_form = OP_BLTU_IN; break;
+        case OP_BGEU: checked_form = OP_BGEU_IN; break;
+        default: return;
     }
+    const int64_t target = static_cast<int64_t>(i) + (d.imm >> 1);
+    if ((d.imm & 1) == 0 && target >= 0 && static_cast<uint64_t>(target) < nslots)
+        d.handler = handler_of(checked_form, d.len());
 }
 
 // Makes d the head of a run of sp-relative sd (or ld) if the instruction
@@ -44,7 +49,7 @@ void mark_sp_run(Decoded& d, const Decoded& next) {
     if ((d.op != OP_SD && d.op != OP_LD) || d.rs1 != 2 || !run_imm(d.imm)) return;
     if (d.op == OP_LD && d.rd == 2) return;  // would move the base of the rest
     if (next.op != d.op || next.rs1 != 2 || next.len() != d.len() || !run_imm(next.imm)) return;
-    const uint16_t run = d.op == OP_SD ? OP_SD_SP_RUN : OP_LD_SP_RUN;
+    const Op run = d.op == OP_SD ? OP_SD_SP_RUN : OP_LD_SP_RUN;
     unsigned lo = next.imm / 8, hi = lo, count = 2;
     if (next.rs3 != 0 && next.rs3 < kMaxRun) {
         lo = next.rm;
@@ -58,7 +63,7 @@ void mark_sp_run(Decoded& d, const Decoded& next) {
     // Stores need write_ptr, a call: it pays for itself from three on. The
     // fields are still filled, so the sd before this one can extend it.
     if (d.op == OP_SD && count < 3) return;
-    d.handler = static_cast<uint16_t>(run + (d.len() == 2 ? OP_COUNT : 0));
+    d.handler = handler_of(run, d.len());
 }
 
 // auipc computes a constant: its slot's address plus imm. When that fits
@@ -76,7 +81,7 @@ void fold_auipc(Decoded& d, uint64_t pc) {
 // Register moves come in pairs often (argument shuffles around calls).
 void mark_mv_pair(Decoded& d, const Decoded& next) {
     if (d.op == OP_MV && next.op == OP_MV && next.len() == d.len())
-        d.handler = static_cast<uint16_t>(OP_MV_PAIR + (d.len() == 2 ? OP_COUNT : 0));
+        d.handler = handler_of(OP_MV_PAIR, d.len());
 }
 
 }  // namespace
