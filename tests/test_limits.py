@@ -219,6 +219,51 @@ def test_requests_never_see_earlier_writes(tmp_path, cache_dir):
     assert answers == ["clean\n"] * 12
 
 
+# /map maps a page the master never mapped, writes a secret there and reads
+# it back; any other path reads the page at once. Between the page's last
+# read in one request and its first in the next, the guest reads only its
+# stack and the host only the stack (the answer's content type is empty):
+# a stale cached translation of the page would survive to be used.
+REMAPPER = r"""
+#include <sys/mman.h>
+#include "mtd_guest.h"
+static volatile char* const page = reinterpret_cast<char*>(0x70000000);
+int main() {
+    if (mtd_ready() != 0) return 0;
+    volatile char path[8] = {};
+    mtd_request_field(MTD_FIELD_PATH, const_cast<char*>(path), sizeof path - 1);
+    if (path[1] != 'm') {
+        char seen = page[0];  // must fault: the page is not mapped
+        mtd_respond(200, "", 0, &seen, 1);
+    }
+    mmap(const_cast<char*>(page), 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    const char secret[6] = {'s', 'e', 'c', 'r', 'e', 't'};
+    for (int i = 0; i < 6; ++i) page[i] = secret[i];
+    char body[6];
+    for (int i = 0; i < 6; ++i) body[i] = page[i];
+    mtd_respond(200, "", 0, body, 6);
+}
+"""
+
+
+def test_a_page_one_request_mapped_is_gone_in_the_next(tmp_path, cache_dir):
+    # One worker thread, one machine: its cached translation of the page
+    # must go when the next fork unmaps the page again.
+    add_tenant(tmp_path, "remapper", REMAPPER, toml='hosts = ["remapper.test"]\n')
+    engine = make_engine(tmp_path, cache_dir, threads=1)
+    engine.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{engine.port}", timeout=10) as c:
+            get = lambda path: c.get(path, headers={"Host": "remapper.test"})
+            answers = [(get("/map"), get("/")) for _ in range(3)]
+    finally:
+        engine.stop()
+    for mapped, after in answers:
+        assert (mapped.status_code, mapped.text) == (200, "secret")
+        assert after.status_code == 500, after.text
+        assert "load access fault at 0x70000000" in after.text
+
+
 INIT_LOOP = '#include "mtd_guest.h"\nint main() { for (volatile int i = 0;; i = i + 1) {} }\n'
 INIT_EXIT = '#include "mtd_guest.h"\nint main() { return 4; }\n'
 INIT_FAULT = '#include "mtd_guest.h"\nint main() { return *(volatile int *)8; }\n'

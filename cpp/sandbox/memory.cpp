@@ -394,11 +394,15 @@ void Memory::trim_sealed() {
 }
 
 void Memory::fork_from(const Memory& master, bool same_master) {
-    invalidate();
     // A fork of the same master reuses what the last one left: leaves (and
     // with keep_copies(), pages) that equal the master's again once the
     // last request's changes are undone. Too many changes: start afresh.
     const bool reuse = same_master && !touched_overflow_;
+    // Write translations also say "charged in this request": all go. Read
+    // translations stay valid where the entry does not change, which spares
+    // each request a page walk (code and page-table lines) per page it reads.
+    for (WriteSlot& t : wtlb_) t.vpn = ~0ull;
+    if (!reuse) invalidate();
     if (reuse && copies_) restore_copies(master);
     // Leaves the previous request changed: put back the entries it changed,
     // releasing pages it copied or mapped there. Every kept leaf then equals
@@ -413,6 +417,7 @@ void Memory::fork_from(const Memory& master, bool same_master) {
             for (uint64_t w = 0; w < kLeafEntries / 64; ++w) {
                 for (uint64_t b = bits[w]; b; b &= b - 1) {
                     const uint64_t i = w * 64 + static_cast<uint64_t>(__builtin_ctzll(b));
+                    invalidate_page(((uint64_t{ti} << kLeafBits) | i) << kPageBits);
                     if (leaf[i] & kPteOwned) arena_->free_page(reinterpret_cast<void*>(leaf[i] & ~kPteFlags));
                     leaf[i] = from[i];
                 }

@@ -234,7 +234,9 @@ private:
     // (owned, writable pages, already charged in this request). Filled only
     // from a walk that passed its checks, so a hit implies the address is in
     // the space and the permission holds; every page-table change goes
-    // through own_leaf(), fork_from(), attach() or seal(), which invalidate.
+    // through own_leaf(), each_entry(), attach() or seal(), which invalidate,
+    // or fork_from(), which forgets the read translations of the entries it
+    // puts back (all when the master changes) and every write translation.
     // A request touches a handful of pages (stack, heap, data, rodata):
     // 16 slots keep them all without conflicts in practice.
     static constexpr unsigned kTlbSlots = 16;
