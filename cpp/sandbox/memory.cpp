@@ -401,8 +401,8 @@ void Memory::fork_from(const Memory& master, bool same_master) {
     // Write translations also say "charged in this request": all go. Read
     // translations stay valid where the entry does not change, which spares
     // each request a page walk (code and page-table lines) per page it reads.
-    for (WriteSlot& t : wtlb_) t.vpn = ~0ull;
-    if (!reuse) invalidate();
+    invalidate_writes();
+    if (!reuse) invalidate_reads();
     if (reuse && copies_) restore_copies(master);
     // Leaves the previous request changed: put back the entries it changed,
     // releasing pages it copied or mapped there. Every kept leaf then equals

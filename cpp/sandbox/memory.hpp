@@ -188,10 +188,16 @@ private:
         t.off = (e & ~kPteFlags) - (a & ~kPageMask);
         return reinterpret_cast<uint8_t*>(a + t.off);
     }
-    // Forgets cached translations: all of them, or those of the page at a
-    // (before its page-table entry changes).
+    // Forgets cached translations: all of them, all of one kind, or those
+    // of the page at a (before its page-table entry changes).
     void invalidate() const {
+        invalidate_reads();
+        invalidate_writes();
+    }
+    void invalidate_reads() const {
         for (ReadSlot& t : rtlb_) t.vpn = ~0ull;
+    }
+    void invalidate_writes() const {
         for (WriteSlot& t : wtlb_) t.vpn = ~0ull;
     }
     void invalidate_page(uint64_t a) const {

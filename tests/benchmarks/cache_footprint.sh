@@ -22,15 +22,16 @@ PY=.venv/bin/python
 command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 OUT=build/cache_footprint
 mkdir -p "$OUT"
-read -r MTD_RUN ELF < <("$PY" - <<'EOF'
+# The tools, and how much other memory to write, are bench_sandbox.py's.
+read -r MTD_RUN ELF COLD_KIB < <("$PY" - <<'EOF'
 import sys
 from pathlib import Path
 sys.path.insert(0, "tests/benchmarks")
 import bench_sandbox
-print(bench_sandbox.build_mtd_run(), bench_sandbox.build_hello(Path("build/bench/tenant-cache")))
+print(bench_sandbox.build_mtd_run(), bench_sandbox.build_hello(Path("build/bench/tenant-cache")),
+      bench_sandbox.COLD_KIB)
 EOF
 )
-COLD_KIB=1024
 for n in 1000 3000; do
     valgrind --tool=callgrind --cache-sim=yes --LL=524288,8,64 --D1=32768,8,64 --I1=2048,2,64 \
         --callgrind-out-file="$OUT/cg.$n" "$MTD_RUN" --tenant "$ELF" --requests $n --cold $COLD_KIB \
