@@ -264,6 +264,52 @@ def test_a_page_one_request_mapped_is_gone_in_the_next(tmp_path, cache_dir):
         assert "load access fault at 0x70000000" in after.text
 
 
+
+
+# /K writes one byte to each of K pages of a .bss array, pages 0..15 first;
+# /prime writes only pages 0..15, so the machine keeps translations of them
+# that the next request's first writes find.
+PAGE_WRITER = r"""
+#include <cstdlib>
+#include "mtd_guest.h"
+static volatile char pages[600][4096];
+int main() {
+    if (mtd_ready() != 0) return 0;
+    char path[16] = {};
+    mtd_request_field(MTD_FIELD_PATH, path, sizeof path - 1);
+    const int k = path[1] == 'p' ? 16 : std::atoi(path + 1);
+    for (int i = 0; i < k; ++i) pages[i][0] = 1;
+    mtd_respond(200, "", 0, "ok", 2);
+}
+"""
+
+
+def test_memory_limit_does_not_depend_on_earlier_requests(tmp_path, cache_dir):
+    # One worker, one machine: the pages it copied stay, and so do the
+    # translations of the last pages written. A request must still be
+    # charged for every page it writes: the largest K that fits right after
+    # /prime must fit a machine that never ran this master before.
+    add_tenant(tmp_path, "writer", PAGE_WRITER,
+               toml='hosts = ["writer.test"]\n[limits]\nrequest_memory = 1048576\n')
+    engine = make_engine(tmp_path, cache_dir, threads=1)
+    engine.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{engine.port}", timeout=10) as c:
+            get = lambda path: c.get(path, headers={"Host": "writer.test"}).status_code
+            statuses = {}
+            for k in range(1, 400):
+                assert get("/prime") == 200
+                statuses[k] = get(f"/{k}")
+            fits = max(k for k, code in statuses.items() if code == 200)
+            assert 16 < fits < 399
+            assert all(statuses[k] == (200 if k <= fits else 507) for k in statuses)
+            engine.reload("writer")  # a new master: the machine starts afresh
+            assert get(f"/{fits}") == 200
+            engine.reload("writer")
+            assert get(f"/{fits + 1}") == 507
+    finally:
+        engine.stop()
+
 INIT_LOOP = '#include "mtd_guest.h"\nint main() { for (volatile int i = 0;; i = i + 1) {} }\n'
 INIT_EXIT = '#include "mtd_guest.h"\nint main() { return 4; }\n'
 INIT_FAULT = '#include "mtd_guest.h"\nint main() { return *(volatile int *)8; }\n'

@@ -133,7 +133,7 @@ uint8_t* Memory::write_slow(uint64_t a) {
         e = reinterpret_cast<uintptr_t>(page) | (e & kPteFlags) | kPteOwned;
         *own = e;
         if (copies_) {
-            copies_[a >> kPageBits] = PageCopy{source, 0, gen_};
+            copies_[a >> kPageBits] = PageCopy{source, static_cast<uint8_t*>(page), 0, gen_};
             note_touched(a);
         }
     }
@@ -193,6 +193,7 @@ void Memory::drop_entry(uint64_t a, uintptr_t& e) {
 template <class Fn>
 bool Memory::each_entry(uint64_t a, uint64_t len, bool skip_unmapped, Fn fn) {
     invalidate();  // entries change in bulk: forget every cached translation
+    remapped_ = true;
     const uint64_t end = a + len;
     while (a < end) {
         const uint64_t ti = a >> kTopShift;
@@ -303,6 +304,7 @@ uint64_t Memory::find_free(uint64_t len, uint64_t lo, uint64_t hi, uint64_t hint
 }
 
 uint8_t* Memory::populate(uint64_t a, uintptr_t prot) {
+    remapped_ = true;
     uintptr_t* own = own_entry(a);
     if (!own) return nullptr;
     uintptr_t& e = *own;
@@ -320,6 +322,7 @@ uint8_t* Memory::populate(uint64_t a, uintptr_t prot) {
 }
 
 bool Memory::map_shared(uint64_t a, const uint8_t* page, uintptr_t prot) {
+    remapped_ = true;
     uintptr_t* own = own_entry(a);
     if (!own) return false;
     in_use_[a >> kTopShift] += *own == 0;
@@ -366,19 +369,25 @@ void Memory::restore_copies(const Memory& master) {
     constexpr uintptr_t kSame = kPteR | kPteW | kPteX | kPteMapped;
     for (uint64_t k = 0; k < ntouched_; ++k) {
         const uint64_t vpn = touched_[k], ti = vpn >> kLeafBits, i = vpn & (kLeafEntries - 1);
-        const uintptr_t e = reinterpret_cast<const uintptr_t*>(top_[ti] & ~kPteFlags)[i];
-        const uintptr_t from = reinterpret_cast<const uintptr_t*>(master.top_[ti] & ~kPteFlags)[i];
         PageCopy& copy = copies_[vpn];
         // Still our copy of the master's page, mapped as the master maps it
-        // (not unmapped, remapped or mprotected since): put back the lines
-        // written, and it equals the master's page again.
-        if (!(e & kPteOwned) || copy.source != reinterpret_cast<const uint8_t*>(from & ~kPteFlags) ||
-            (e & kSame) != (from & kSame))
-            continue;
-        auto* page = reinterpret_cast<uint8_t*>(e & ~kPteFlags);
+        // (not unmapped, remapped or mprotected since)? Without a mapping
+        // change it must be: at the fork every entry equalled the master's,
+        // and a write only turns one into an owned copy with the same
+        // protection. Only then are the page tables read (cold lines a
+        // steady-state request would otherwise touch for every page).
+        if (remapped_) {
+            const uintptr_t e = reinterpret_cast<const uintptr_t*>(top_[ti] & ~kPteFlags)[i];
+            const uintptr_t from = reinterpret_cast<const uintptr_t*>(master.top_[ti] & ~kPteFlags)[i];
+            if (!(e & kPteOwned) || copy.page != reinterpret_cast<uint8_t*>(e & ~kPteFlags) ||
+                copy.source != reinterpret_cast<const uint8_t*>(from & ~kPteFlags) ||
+                (e & kSame) != (from & kSame))
+                continue;
+        }
+        // Put back the lines written: it equals the master's page again.
         for (uint64_t b = copy.lines; b; b &= b - 1) {
             const uint64_t off = static_cast<uint64_t>(__builtin_ctzll(b)) << kLineBits;
-            std::memcpy(page + off, copy.source + off, 1u << kLineBits);
+            std::memcpy(copy.page + off, copy.source + off, 1u << kLineBits);
         }
         copy.lines = 0;
         changed_[ti][i >> 6] &= ~(1ull << (i & 63));  // keep the entry
@@ -398,11 +407,12 @@ void Memory::fork_from(const Memory& master, bool same_master) {
     // with keep_copies(), pages) that equal the master's again once the
     // last request's changes are undone. Too many changes: start afresh.
     const bool reuse = same_master && !touched_overflow_;
-    // Write translations also say "charged in this request": all go. Read
-    // translations stay valid where the entry does not change, which spares
-    // each request a page walk (code and page-table lines) per page it reads.
-    invalidate_writes();
+    // Translations stay valid where the entry does not change, which spares
+    // each request a page walk (code and page-table lines) per page it
+    // touches; a write one needs its page charged again (WriteSlot::gen).
+    // Without kept copies every written page goes back to the master's.
     if (!reuse) invalidate_reads();
+    if (!reuse || !copies_) invalidate_writes();
     if (reuse && copies_) restore_copies(master);
     // Leaves the previous request changed: put back the entries it changed,
     // releasing pages it copied or mapped there. Every kept leaf then equals
@@ -412,6 +422,11 @@ void Memory::fork_from(const Memory& master, bool same_master) {
         charged_[ti] = false;
         uint64_t* bits = changed_[ti];
         if (reuse) {
+            // Usually nothing: restore_copies kept every written page. The
+            // page tables are read only for entries to put back.
+            uint64_t any = 0;
+            for (uint64_t w = 0; w < kLeafEntries / 64; ++w) any |= bits[w];
+            if (!any) continue;
             auto* leaf = reinterpret_cast<uintptr_t*>(top_[ti] & ~kPteFlags);
             const auto* from = reinterpret_cast<const uintptr_t*>(master.top_[ti] & ~kPteFlags);
             for (uint64_t w = 0; w < kLeafEntries / 64; ++w) {
@@ -423,7 +438,7 @@ void Memory::fork_from(const Memory& master, bool same_master) {
                 }
                 bits[w] = 0;
             }
-            in_use_[ti] = master.in_use_[ti];
+            in_use_[ti] = master.in_use_[ti];  // every entry is the master's again
         } else {
             std::fill(bits, bits + kLeafEntries / 64, 0);
         }
@@ -438,6 +453,7 @@ void Memory::fork_from(const Memory& master, bool same_master) {
     ndirty_ = 0;
     ntouched_ = 0;
     touched_overflow_ = false;
+    remapped_ = false;
     ++gen_;
     used_ = 0;
     copied_ = 0;

@@ -91,7 +91,8 @@ public:
     template <class T>
     bool store_hit(uint64_t a, T v) {
         const WriteSlot& t = slot(wtlb_, a);
-        if (__builtin_expect((a >> kPageBits) != t.vpn || (a & (sizeof(T) - 1)) != 0, 0)) return false;
+        if (__builtin_expect((a >> kPageBits) != t.vpn || t.gen != gen_ || (a & (sizeof(T) - 1)) != 0, 0))
+            return false;
         *t.lines |= 1ull << ((a & kPageMask) >> kLineBits);  // see keep_copies()
         std::memcpy(reinterpret_cast<void*>(a + t.off), &v, sizeof(T));
         return true;
@@ -168,22 +169,33 @@ private:
     // lines have been written since it last equalled that.
     struct PageCopy {
         const uint8_t* source;
+        uint8_t* page;  // the copy (host page), so restoring needs no page-table walk
         uint64_t lines;
         uint64_t gen;  // the request that last charged it against the limit
     };
     static constexpr uint64_t kMaxTouched = 1u << 16;  // more: the next fork starts afresh
 
     // Writable owned page at a, or nullptr. The first write of a request to
-    // a kept page charges it; the translation cache is filled only then.
+    // a kept page charges it; a translation counts as a hit only once its
+    // page is charged in this request (its gen).
     uint8_t* write_ptr_fast(uint64_t a) {
         WriteSlot& t = slot(wtlb_, a);
-        if ((a >> kPageBits) == t.vpn) return reinterpret_cast<uint8_t*>(a + t.off);
+        if ((a >> kPageBits) == t.vpn) {
+            // Kept from an earlier request of this master: the entry is
+            // unchanged (fork_from forgets those it puts back), so no walk.
+            if (t.gen != gen_) {
+                if (!touch(a)) return nullptr;
+                t.gen = gen_;
+            }
+            return reinterpret_cast<uint8_t*>(a + t.off);
+        }
         if (a >> kSpaceBits) return nullptr;
         const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[a >> kTopShift] & ~kPteFlags);
         uintptr_t e = leaf[(a >> kPageBits) & (kLeafEntries - 1)];
         if ((e & (kPteW | kPteOwned)) != (kPteW | kPteOwned)) return nullptr;
         if (copies_ && !touch(a)) return nullptr;
         t.lines = copies_ ? &copies_[a >> kPageBits].lines : &lines_sink_;
+        t.gen = gen_;
         t.vpn = a >> kPageBits;
         t.off = (e & ~kPteFlags) - (a & ~kPageMask);
         return reinterpret_cast<uint8_t*>(a + t.off);
@@ -237,12 +249,13 @@ private:
 
     // Direct-mapped translation caches in front of the page-table walk,
     // indexed by guest page number: for reads (readable pages) and writes
-    // (owned, writable pages, already charged in this request). Filled only
-    // from a walk that passed its checks, so a hit implies the address is in
-    // the space and the permission holds; every page-table change goes
-    // through own_leaf(), each_entry(), attach() or seal(), which invalidate,
-    // or fork_from(), which forgets the read translations of the entries it
-    // puts back (all when the master changes) and every write translation.
+    // (owned, writable pages; a hit also needs the page charged in this
+    // request, i.e. the slot's gen). Filled only from a walk that passed its
+    // checks, so a hit implies the address is in the space and the
+    // permission holds; every page-table change goes through own_leaf(),
+    // each_entry(), attach() or seal(), which invalidate, or fork_from(),
+    // which forgets the translations of the entries it puts back (all when
+    // the master changes, and all write ones when pages are not kept).
     // A request touches a handful of pages (stack, heap, data, rodata):
     // 16 slots keep them all without conflicts in practice.
     static constexpr unsigned kTlbSlots = 16;
@@ -254,7 +267,7 @@ private:
         uint64_t vpn = ~0ull;
         uintptr_t off = 0;
         uint64_t* lines = nullptr;  // the page's written-line mask
-        uint64_t unused = 0;        // 32-byte slots: the index scales by a shift
+        uint64_t gen = 0;           // the request that charged the page
     };
     mutable ReadSlot rtlb_[kTlbSlots];
     mutable WriteSlot wtlb_[kTlbSlots];
@@ -267,6 +280,9 @@ private:
     uint64_t ntouched_ = 0;
     bool touched_overflow_ = false;
     uint64_t gen_ = 1;
+    // Some entry was mapped, unmapped or reprotected since the fork: a kept
+    // page may no longer be what its PageCopy says (restore_copies checks).
+    bool remapped_ = false;
 
     uintptr_t top_[kTopEntries];
     // Non-zero entries per leaf: lets find_free skip full leaves, so even a
