@@ -266,6 +266,43 @@ def test_a_page_one_request_mapped_is_gone_in_the_next(tmp_path, cache_dir):
 
 
 
+# Init leaves a value in fs0 (callee-saved, so it survives mtd_ready); each
+# request reports what it finds there, and /clobber then overwrites it.
+FP_KEEPER = r"""
+#include <cstdio>
+#include "mtd_guest.h"
+int main() {
+    __asm__ volatile("fmv.d.x fs0, %0" : : "r"(INIT_BITS) : "fs0");
+    if (mtd_ready() != 0) return 0;
+    unsigned long bits;
+    __asm__ volatile("fmv.x.d %0, fs0" : "=r"(bits));
+    char path[16] = {};
+    mtd_request_field(MTD_FIELD_PATH, path, sizeof path - 1);
+    if (path[1] == 'c') __asm__ volatile("fmv.d.x fs0, %0" : : "r"(0xdeadbeefdeadbeefull) : "fs0");
+    char body[32];
+    mtd_respond(200, "", 0, body, std::snprintf(body, sizeof body, "%lx", bits));
+}
+"""
+
+
+def test_fp_registers_start_as_init_left_them(tmp_path, cache_dir):
+    # One worker thread, so one machine serves both tenants in turn: its f
+    # registers must be each master's in every request, whatever the last
+    # request (of either tenant) left in them.
+    for name, bits in (("fa", "4141414141414141"), ("fb", "4242424242424242")):
+        add_tenant(tmp_path, name, FP_KEEPER.replace("INIT_BITS", f"0x{bits}ull"),
+                   toml=f'hosts = ["{name}.test"]\n')
+    engine = make_engine(tmp_path, cache_dir, threads=1)
+    engine.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{engine.port}", timeout=10) as c:
+            get = lambda host, path: c.get(path, headers={"Host": f"{host}.test"}).text
+            answers = [get(host, path) for path in ("/", "/clobber", "/", "/clobber")
+                       for host in ("fa", "fa", "fb")]
+    finally:
+        engine.stop()
+    assert answers == ["4141414141414141", "4141414141414141", "4242424242424242"] * 4
+
 # /K writes one byte to each of K pages of a .bss array, pages 0..15 first;
 # /prime writes only pages 0..15, so the machine keeps translations of them
 # that the next request's first writes find.

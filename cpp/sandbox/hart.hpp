@@ -1,7 +1,9 @@
 // Architectural state of the single guest hart, plus why it last stopped.
 // Plain data: a fork copies it with one assignment.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "text.hpp"
 #include "memory.hpp"
@@ -12,7 +14,6 @@ enum class Fault : uint8_t { None, Load, Store, Fetch, Illegal, Breakpoint, Misa
 
 struct Hart {
     uint64_t x[33] = {};  // x[32] is the write sink for rd = x0
-    uint64_t f[32] = {};
     uint64_t pc = 0;
     uint64_t instret = 0;
     uint32_t fflags = 0;  // accrued flags not currently held in the host MXCSR
@@ -20,6 +21,18 @@ struct Hart {
     uint64_t reservation = ~0ull;  // LR address; ~0 = none
     Fault fault = Fault::None;
     uint64_t fault_addr = 0;
+    // A fork's f registers until its first FP instruction copies them (a
+    // master's f), or nullptr: f is this hart's own.
+    const uint64_t* f_source = nullptr;
+    uint64_t f[32] = {};  // last: a fork copies everything before it at once
+
+    // Starts a fork of `master` (whose f is its own). Most requests run no
+    // FP instruction, so f (4 cache lines, cold in a busy server) is copied
+    // only by the first one (interpreter.cpp: fp_first_use).
+    void fork_from(const Hart& master) {
+        std::memcpy(static_cast<void*>(this), &master, offsetof(Hart, f));
+        f_source = master.f;
+    }
 };
 
 enum class Stop : uint8_t { Ecall, Fault, Budget, MemoryLimit };

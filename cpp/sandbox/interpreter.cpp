@@ -99,9 +99,17 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
 #undef MTD_OP_LABELS
     };
     static_assert(sizeof(labels) / sizeof(labels[0]) == kHandlerCount);
+    // The same, but every FP instruction (FLW and all after it) first copies
+    // the hart's f registers from its master (Hart::fork_from).
+#define MTD_OP_FP_FIRST(name)                                    \
+    OP_##name >= OP_FLW ? &&fp_first_use : &&op_##name##_1,      \
+        OP_##name >= OP_FLW ? &&fp_first_use : &&op_##name##_2,
+    static void* const labels_f_unset[] = {MTD_OPS(MTD_OP_FP_FIRST)};
+#undef MTD_OP_FP_FIRST
+    static_assert(sizeof(labels_f_unset) == sizeof(labels));
     // The table's address in a register for the whole run: otherwise GCC
     // rematerialises it (one lea) at every one of the many dispatch points.
-    void* const* table = labels;
+    void* const* table = h.f_source ? labels_f_unset : labels;
     __asm__("" : "+r"(table));
 
     uint64_t* const x = h.x;
@@ -230,6 +238,14 @@ op_UNDECODED_2:
 // then lays out the common handlers more tightly, so a request's handlers
 // span fewer instruction cache lines (it arrives with the caches cold).
 #define RARE __attribute__((cold));
+
+    // The first FP instruction of a fork: f becomes the hart's own, and
+    // the instruction runs (its count is already added) from the full table.
+fp_first_use: RARE
+    std::memcpy(f, h.f_source, sizeof h.f);
+    h.f_source = nullptr;
+    table = labels;
+    DISPATCH();
 #define MTD_CAT2(a, b) a##b
 #define MTD_CAT(a, b) MTD_CAT2(a, b)
 #define H(name) MTD_CAT(op_##name##_, STEP)

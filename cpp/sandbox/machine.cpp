@@ -84,7 +84,7 @@ bool Machine::start(const Program& program, const RequestView& request, Response
     c.mem.fork_from(ps.master.mem, s.last_program == ps.id);
     s.last_program = ps.id;
     c.mem.set_limit(program.limits().request_memory);
-    c.hart = ps.master.hart;
+    c.hart.fork_from(ps.master.hart);
     c.text = &ps.text;
     c.rng = ps.master.rng;
     c.hart.x[10] = 0;  // MTD_ECALL_READY returns 0 in every request
