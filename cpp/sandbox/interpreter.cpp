@@ -2,7 +2,8 @@
 // GCC's computed goto. The current instruction is a pointer `d` into the
 // cache; pc is derived from it only when needed (auipc, links, stops), so
 // sequential flow is one constant add and one indirect jump: each handler
-// exists twice (interpreter_ops.inc), for 2- and 4-byte encodings.
+// exists twice (interpreter_ops.inc, interpreter_fp_ops.inc), for 2- and
+// 4-byte encodings.
 //
 // Safety rules enforced here:
 //  - every data access goes through Memory's checked load/store;
@@ -254,6 +255,12 @@ fp_first_use: RARE
 #undef STEP
 #define STEP 2
 #include "interpreter_ops.inc"
+#undef STEP
+#define STEP 1
+#include "interpreter_fp_ops.inc"
+#undef STEP
+#define STEP 2
+#include "interpreter_fp_ops.inc"
 #undef STEP
 
 stop_budget:
