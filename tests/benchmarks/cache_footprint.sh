@@ -12,10 +12,13 @@
 # 3,000 requests are subtracted, which leaves the per-request figures
 # without the load and the first requests.
 #
-#   tests/benchmarks/cache_footprint.sh          (~1 minute)
+#   tests/benchmarks/cache_footprint.sh          (~2 minutes)
 #
 # Prints per request: host instructions, instruction lines missed, data
 # lines missed on reads and on writes (the cold writer's own are taken out).
+# A second pair of runs simulates 4 KiB "lines" (a 64-entry last level the
+# cold writer's 256 pages flush): the host pages of code and data a request
+# touches, each a TLB entry to refill (a nested page walk in a VM).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=.venv/bin/python
@@ -36,13 +39,16 @@ for n in 1000 3000; do
     valgrind --tool=callgrind --cache-sim=yes --LL=524288,8,64 --D1=32768,8,64 --I1=2048,2,64 \
         --callgrind-out-file="$OUT/cg.$n" "$MTD_RUN" --tenant "$ELF" --requests $n --cold $COLD_KIB \
         >"$OUT/run.$n.log" 2>&1
+    valgrind --tool=callgrind --cache-sim=yes --LL=262144,64,4096 --D1=8192,2,4096 --I1=8192,2,4096 \
+        --callgrind-out-file="$OUT/pages.$n" "$MTD_RUN" --tenant "$ELF" --requests $n --cold $COLD_KIB \
+        >"$OUT/pages.$n.log" 2>&1
 done
 "$PY" - "$OUT" "$COLD_KIB" <<'EOF'
 import re, sys
 out, cold_kib = sys.argv[1], int(sys.argv[2])
 
-def totals(n):
-    text = open(f"{out}/run.{n}.log").read()
+def totals(n, run="run"):
+    text = open(f"{out}/{run}.{n}.log").read()
     num = lambda pattern: int(re.search(pattern, text).group(1).replace(",", ""))
     return (num(r"I\s+refs:\s+([\d,]+)"), num(r"LLi misses:\s+([\d,]+)"),
             num(r"LLd misses:\s+[\d,]+\s+\(\s*([\d,]+) rd"), num(r"LLd misses:.*\+\s*([\d,]+) wr"))
@@ -55,4 +61,8 @@ print(f"  instruction lines missed  {per[1]:7.1f}")
 print(f"  data lines missed, read   {per[2]:7.1f}")
 print(f"  data lines missed, write  {per[3] - cold_lines:7.1f}")
 print(f"  host instructions         {per[0] - cold_lines * 4:7,.0f} (less the cold writer's 4 per line, ~{cold_lines * 4:,})")
+pages = [(b - a) / 2000 for a, b in zip(totals(1000, "pages"), totals(3000, "pages"))]
+print("host pages touched (4 KiB):")
+print(f"  code                      {pages[1]:7.1f}")
+print(f"  data                      {pages[2] + pages[3] - cold_kib // 4:7.1f}")
 EOF
