@@ -338,17 +338,18 @@ def format_markdown(summary: dict, cost: dict | None, rss: int, m: dict, raws: l
     out += ["```", ""]
     out.append(f"Medians of {rounds} interleaved rounds of {duration:g} s each. CPU is the server "
                f"process's user + system time per request answered; hello minus vanilla is what the "
-               f"sandbox really costs per request.")
+               f"sandbox really costs per request. In sandbox is the server's own mean time per hello "
+               f"request inside the sandbox (fork, guest, copy-out; its /stats counters).")
     out += ["", "| load | hello req/s | vanilla req/s | ratio (rounds) | hello p99 | vanilla p99 | p99 ratio "
-                "| hello CPU/req | vanilla CPU/req | difference |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                "| hello CPU/req | vanilla CPU/req | difference | in sandbox |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for config, s in summary.items():
         h, v = s["hello"], s["vanilla"]
         lo, hi = s["rps_ratio_range"]
         out.append(f"| {config} | {h['rps']:,.0f} | {v['rps']:,.0f} | {s['rps_ratio']:.3f} ({lo:.2f}–{hi:.2f}) "
                    f"| {fmt_us(h['p99_us'])} | {fmt_us(v['p99_us'])} | {s['p99_ratio']:.2f}x "
                    f"| {h['cpu_us_per_req']:.2f} µs | {v['cpu_us_per_req']:.2f} µs "
-                   f"| {s['cpu_overhead_us']:+.2f} µs |")
+                   f"| {s['cpu_overhead_us']:+.2f} µs | {h['sandbox_ns_mean'] / 1e3:.2f} µs |")
     out.append("")
     sentence = (f"With `wrk -t1 -c8` the sandboxed hello answered {t1['rps_ratio']:.2f} of vanilla's "
                 f"requests per second, with a p99 of {fmt_us(t1['hello']['p99_us'])} against "
