@@ -264,8 +264,6 @@ def test_a_page_one_request_mapped_is_gone_in_the_next(tmp_path, cache_dir):
         assert "load access fault at 0x70000000" in after.text
 
 
-
-
 # Init leaves a value in fs0 (callee-saved, so it survives mtd_ready); each
 # request reports what it finds there, and /clobber then overwrites it.
 FP_KEEPER = r"""
@@ -302,6 +300,7 @@ def test_fp_registers_start_as_init_left_them(tmp_path, cache_dir):
     finally:
         engine.stop()
     assert answers == ["4141414141414141", "4141414141414141", "4242424242424242"] * 4
+
 
 # /K writes one byte to each of K pages of a .bss array, pages 0..15 first;
 # /prime writes only pages 0..15, so the machine keeps translations of them
@@ -346,6 +345,7 @@ def test_memory_limit_does_not_depend_on_earlier_requests(tmp_path, cache_dir):
             assert get(f"/{fits + 1}") == 507
     finally:
         engine.stop()
+
 
 INIT_LOOP = '#include "mtd_guest.h"\nint main() { for (volatile int i = 0;; i = i + 1) {} }\n'
 INIT_EXIT = '#include "mtd_guest.h"\nint main() { return 4; }\n'

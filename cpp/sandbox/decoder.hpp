@@ -15,7 +15,9 @@ namespace mtd::sandbox::detail {
 // "not decoded yet" (see text.hpp). The rest are ordered by how often
 // compiled code runs them, most common first: a handler's index is its op's
 // position (see Decoded::handler), so the handlers a typical request uses
-// share a few cache lines of the dispatch table instead of a dozen.
+// share a few cache lines of the dispatch table instead of a dozen. The F/D
+// ops stay last, from FLW on: the interpreter sends every op from FLW up to
+// the copy of a fork's f registers before its first FP instruction.
 #define MTD_OPS(X) \
     X(UNDECODED) \
     X(SD) X(MV) X(ADDI) X(LD) X(LI) \

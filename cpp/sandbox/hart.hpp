@@ -1,5 +1,5 @@
 // Architectural state of the single guest hart, plus why it last stopped.
-// Plain data: a fork copies it with one assignment.
+// Plain data; a fork starts from its master's with fork_from().
 #pragma once
 #include <cstddef>
 #include <cstdint>

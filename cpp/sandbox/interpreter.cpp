@@ -247,6 +247,7 @@ fp_first_use: RARE
     h.f_source = nullptr;
     table = labels;
     DISPATCH();
+
 #define MTD_CAT2(a, b) a##b
 #define MTD_CAT(a, b) MTD_CAT2(a, b)
 #define H(name) MTD_CAT(op_##name##_, STEP)

@@ -35,19 +35,21 @@ print(bench_sandbox.build_mtd_run(), bench_sandbox.build_hello(Path("build/bench
       bench_sandbox.COLD_KIB)
 EOF
 )
+simulate() {  # name requests cache-options...
+    local name=$1 n=$2
+    shift 2
+    valgrind --tool=callgrind --cache-sim=yes "$@" --callgrind-out-file="$OUT/$name.$n" \
+        "$MTD_RUN" --tenant "$ELF" --requests "$n" --cold "$COLD_KIB" >"$OUT/$name.$n.log" 2>&1
+}
 for n in 1000 3000; do
-    valgrind --tool=callgrind --cache-sim=yes --LL=524288,8,64 --D1=32768,8,64 --I1=2048,2,64 \
-        --callgrind-out-file="$OUT/cg.$n" "$MTD_RUN" --tenant "$ELF" --requests $n --cold $COLD_KIB \
-        >"$OUT/run.$n.log" 2>&1
-    valgrind --tool=callgrind --cache-sim=yes --LL=262144,64,4096 --D1=8192,2,4096 --I1=8192,2,4096 \
-        --callgrind-out-file="$OUT/pages.$n" "$MTD_RUN" --tenant "$ELF" --requests $n --cold $COLD_KIB \
-        >"$OUT/pages.$n.log" 2>&1
+    simulate cg "$n" --LL=524288,8,64 --D1=32768,8,64 --I1=2048,2,64
+    simulate pages "$n" --LL=262144,64,4096 --D1=8192,2,4096 --I1=8192,2,4096
 done
 "$PY" - "$OUT" "$COLD_KIB" <<'EOF'
 import re, sys
 out, cold_kib = sys.argv[1], int(sys.argv[2])
 
-def totals(n, run="run"):
+def totals(n, run="cg"):
     text = open(f"{out}/{run}.{n}.log").read()
     num = lambda pattern: int(re.search(pattern, text).group(1).replace(",", ""))
     return (num(r"I\s+refs:\s+([\d,]+)"), num(r"LLi misses:\s+([\d,]+)"),
