@@ -2,9 +2,11 @@
 //   mtd-run [--max-instructions N] [--max-memory BYTES] [--stats] ELF [args...]
 //       runs ELF like qemu-riscv64 (run_to_exit): passes stdin/stdout/stderr
 //       through and exits with the guest's exit code.
-//   mtd-run --tenant ELF [--requests N] [--path P]
+//   mtd-run --tenant ELF [--requests N] [--path P] [--cold KiB] [--cold-code PAGES]
 //       Program::load + Machine::handle N times; prints the response and the
-//       median/p99 ns per handle() (the sandbox fork benchmark).
+//       median/p99 ns per handle() (the sandbox fork benchmark). --cold and
+//       --cold-code make each request start as a server's does (see
+//       tenant_mode).
 //   mtd-run --tenant ELF --profile [--path P]
 //       runs init, then one request block by block and prints guest
 //       instructions per function (from the ELF's symbol table), to see
@@ -25,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "mtd_abi.h"
@@ -44,7 +47,52 @@ static std::vector<uint8_t> read_file(const char* path) {
     return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
 
-static int tenant_mode(const char* path, int requests, const std::string& req_path, size_t cold_bytes) {
+// --cold-code: many pages of code, each a lone `ret` on its own cache line.
+// Calling into every page evicts the instruction TLB (and the branch
+// targets) as the kernel's and the event loop's code do between a server's
+// requests; writing memory (--cold) leaves both alone.
+class CodePages {
+public:
+    explicit CodePages(size_t pages) : pages_(pages) {
+        if (!pages_) return;
+#if defined(__x86_64__)
+        void* p = mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED || !fill(static_cast<unsigned char*>(p))) {
+            std::fprintf(stderr, "mtd-run: --cold-code: cannot map %zu pages of code\n", pages_);
+            std::exit(1);
+        }
+        code_ = static_cast<unsigned char*>(p);
+#else
+        std::fprintf(stderr, "mtd-run: --cold-code is for x86-64 hosts only\n");
+        std::exit(2);
+#endif
+    }
+    ~CodePages() {
+        if (code_) munmap(code_, bytes());
+    }
+    CodePages(const CodePages&) = delete;
+    CodePages& operator=(const CodePages&) = delete;
+
+    void run() const {
+        for (size_t i = 0; i < pages_; ++i) reinterpret_cast<void (*)()>(code_ + entry(i))();
+    }
+
+private:
+    size_t bytes() const { return pages_ * 4096; }
+    // Entries move through the lines of their pages, so they spread over
+    // the cache sets too.
+    static size_t entry(size_t i) { return i * 4096 + (i * 64) % 4096; }
+    bool fill(unsigned char* p) const {
+        for (size_t i = 0; i < pages_; ++i) p[entry(i)] = 0xc3;  // ret
+        return mprotect(p, bytes(), PROT_READ | PROT_EXEC) == 0;
+    }
+
+    size_t pages_;
+    unsigned char* code_ = nullptr;
+};
+
+static int tenant_mode(const char* path, int requests, const std::string& req_path, size_t cold_bytes,
+                       size_t cold_code_pages) {
     auto elf = read_file(path);
     Limits limits;
     std::shared_ptr<const Program> prog;
@@ -65,8 +113,10 @@ static int tenant_mode(const char* path, int requests, const std::string& req_pa
     // --cold: between requests, write over other memory as a server's
     // network stack and event loop do, so the sandbox starts cache-cold.
     std::vector<uint64_t> cold(cold_bytes / sizeof(uint64_t));
+    const CodePages cold_code(cold_code_pages);
     for (int i = 0; i < requests; ++i) {
         for (size_t j = 0; j < cold.size(); j += 8) cold[j] += i;
+        cold_code.run();
         auto t0 = std::chrono::steady_clock::now();
         r = m.handle(*prog, rv, resp);
         auto t1 = std::chrono::steady_clock::now();
@@ -238,7 +288,7 @@ int main(int argc, char** argv) {
     int requests = 1;
     std::string req_path = "/";
     bool profile = false;
-    size_t cold_kib = 0;
+    size_t cold_kib = 0, cold_code_pages = 0;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; ++i) {
         std::string a = argv[i];
@@ -257,15 +307,17 @@ int main(int argc, char** argv) {
         else if (a == "--path") req_path = next();
         else if (a == "--profile") profile = true;
         else if (a == "--cold") cold_kib = std::strtoull(next(), nullptr, 10);
+        else if (a == "--cold-code") cold_code_pages = std::strtoull(next(), nullptr, 10);
         else if (a == "--") { ++i; break; }
         else {
             std::fprintf(stderr, "usage: mtd-run [--max-instructions N] [--max-memory B] [--stats] ELF [args...]\n"
-                                 "       mtd-run --tenant ELF [--requests N] [--path P] [--profile] [--cold KiB]\n");
+                                 "       mtd-run --tenant ELF [--requests N] [--path P] [--profile]\n"
+                                 "                      [--cold KiB] [--cold-code PAGES]\n");
             return 2;
         }
     }
     if (tenant && profile) return profile_mode(tenant, req_path);
-    if (tenant) return tenant_mode(tenant, std::max(1, requests), req_path, cold_kib << 10);
+    if (tenant) return tenant_mode(tenant, std::max(1, requests), req_path, cold_kib << 10, cold_code_pages);
     if (i >= argc) {
         std::fprintf(stderr, "mtd-run: no ELF given\n");
         return 2;
