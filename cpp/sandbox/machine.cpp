@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/hot_path.hpp"
 #include "common/monotonic_ns.hpp"
 #include "mtd_abi.h"
 #include "program_state.hpp"
@@ -62,6 +63,7 @@ std::string_view field(const RequestView& r, uint64_t id) {
 }
 
 // Copies guest bytes into a reused std::string (grows once, then reused).
+MTD_HOT_PATH
 bool copy_out(const detail::Memory& m, uint64_t addr, uint64_t len, std::string& dst) {
     dst.resize(len);
     return m.read_bytes(addr, dst.data(), len);
@@ -72,6 +74,7 @@ bool copy_out(const detail::Memory& m, uint64_t addr, uint64_t len, std::string&
 // Fault reasons include the faulting address and are formatted into a
 // per-Machine buffer: RunResult::reason stays valid until the next start()
 // on this Machine. Every other reason is a string literal.
+MTD_HOT_PATH
 bool Machine::start(const Program& program, const RequestView& request, Response& out, const Slice& slice,
                     RunResult& result) {
     State& s = *state_;
@@ -104,6 +107,7 @@ void Machine::recycle() {
     s.core.mem.fork_from(s.program->state_->master.mem, true);
 }
 
+MTD_HOT_PATH
 RunResult Machine::handle(const Program& program, const RequestView& request, Response& out) {
     RunResult r;
     if (!start(program, request, out, Slice::whole(), r))
@@ -114,6 +118,7 @@ RunResult Machine::handle(const Program& program, const RequestView& request, Re
 // Runs until the request finishes (true, r set) or the slice is used up
 // (false). A slice ends at a block entry or right after an ecall, where
 // the hart holds the whole state, so the next slice just carries on.
+MTD_HOT_PATH
 bool Machine::State::run_slice(const RequestView& request, Response& out, RunResult& r) {
     detail::Core& c = core;
     const Limits& lim = program->limits();

@@ -1,5 +1,6 @@
 #include "memory.hpp"
 
+#include "common/hot_path.hpp"
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -63,6 +64,7 @@ void* Memory::new_page() {
     return p;
 }
 
+MTD_HOT_PATH
 void Memory::note_touched(uint64_t a) {
     if (ntouched_ < kMaxTouched)
         touched_[ntouched_++] = static_cast<uint32_t>(a >> kPageBits);
@@ -70,6 +72,7 @@ void Memory::note_touched(uint64_t a) {
         touched_overflow_ = true;
 }
 
+MTD_HOT_PATH
 bool Memory::charge_leaf(uint64_t ti) {
     // First change to this leaf in this request: charged like a copy even
     // when the copy kept from an earlier request is reused.
@@ -80,6 +83,7 @@ bool Memory::charge_leaf(uint64_t ti) {
     return true;
 }
 
+MTD_HOT_PATH
 bool Memory::touch(uint64_t a) {
     PageCopy& copy = copies_[a >> kPageBits];
     if (copy.gen == gen_) return true;
@@ -140,6 +144,7 @@ uint8_t* Memory::write_slow(uint64_t a) {
     return reinterpret_cast<uint8_t*>(e & ~kPteFlags) + (a & kPageMask);
 }
 
+MTD_HOT_PATH
 bool Memory::read_bytes(uint64_t a, void* dst, uint64_t n) const {
     auto* out = static_cast<uint8_t*>(dst);
     while (n) {
@@ -365,6 +370,7 @@ void Memory::seal() {
     limit_ = 0;
 }
 
+MTD_HOT_PATH
 void Memory::restore_copies(const Memory& master) {
     constexpr uintptr_t kSame = kPteR | kPteW | kPteX | kPteMapped;
     for (uint64_t k = 0; k < ntouched_; ++k) {
@@ -402,6 +408,7 @@ void Memory::trim_sealed() {
     if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
 }
 
+MTD_HOT_PATH
 void Memory::fork_from(const Memory& master, bool same_master) {
     // A fork of the same master reuses what the last one left: leaves (and
     // with keep_copies(), pages) that equal the master's again once the

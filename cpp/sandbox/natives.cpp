@@ -1,5 +1,6 @@
 #include "natives.hpp"
 
+#include "common/hot_path.hpp"
 #include "hart.hpp"
 #include "memory.hpp"
 
@@ -110,6 +111,7 @@ std::vector<std::pair<uint64_t, Native>> find_natives(std::span<const uint8_t> e
     return out;
 }
 
+MTD_HOT_PATH
 NativeStop run_native(Native id, Hart& h, Memory& m, uint64_t budget, uint64_t& charged) {
     uint64_t* x = h.x;
     const uint64_t a0 = x[10], a1 = x[11], a2 = x[12];

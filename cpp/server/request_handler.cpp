@@ -6,6 +6,7 @@
 #include <exception>
 #include <string>
 
+#include "common/hot_path.hpp"
 #include "common/monotonic_ns.hpp"
 
 namespace mtd::server {
@@ -50,6 +51,7 @@ std::string_view view(h2o_iovec_t v) { return {v.base ? v.base : "", v.len}; }
 // Status line, content type and body are copied into the request's pool
 // because the buffers they come from are reused by the next request before
 // H2O has necessarily written this one out.
+MTD_HOT_PATH
 h2o_iovec_t prepare(h2o_req_t* req, int status, std::string_view content_type, std::string_view body) {
     static h2o_generator_t generator = {nullptr, nullptr};
     req->res.status = status;
@@ -69,6 +71,7 @@ h2o_iovec_t prepare(h2o_req_t* req, int status, std::string_view content_type, s
     return buf;
 }
 
+MTD_HOT_PATH
 void hand_over(h2o_req_t* req, h2o_iovec_t buf) {
     h2o_send(req, buf.len ? &buf : nullptr, buf.len ? 1 : 0, H2O_SEND_STATE_FINAL);
 }
@@ -79,6 +82,7 @@ void send(h2o_req_t* req, int status, std::string_view content_type, std::string
 
 // The guest controls status and content type; refuse what would corrupt
 // the HTTP framing (informational statuses, CR/LF in a header value).
+MTD_HOT_PATH
 const char* check_guest_response(const sandbox::Response& r) {
     if (r.status < 200 || r.status > 599) return "guest answered an invalid HTTP status";
     for (unsigned char c : r.content_type)
@@ -150,6 +154,7 @@ private:
     bool ready_ = false;
 };
 
+MTD_HOT_PATH
 int on_req(h2o_handler_t*, h2o_req_t* req) {
     current_handler->handle(req);
     return 0;
@@ -202,6 +207,7 @@ void RequestHandler::reload() {
     route_valid_ = false;  // route_tenant_ points into the table let go of
 }
 
+MTD_HOT_PATH
 void RequestHandler::handle(h2o_req_t* req) {
     refresh();
     std::string_view target = view(req->path);
@@ -220,6 +226,7 @@ void RequestHandler::handle(h2o_req_t* req) {
 // A keep-alive connection sends the same Host on every request, so the last
 // raw Host and where it went are remembered: the same bytes under the same
 // table skip normalising and hashing. reload() forgets them.
+MTD_HOT_PATH
 const tenants::Tenant* RequestHandler::route(std::string_view raw_host) {
     if (route_valid_ && raw_host == std::string_view(route_host_)) return route_tenant_;
     const tenants::Tenant* tenant = table_->find(tenants::normalize_host(raw_host, host_buf_));
@@ -230,6 +237,7 @@ const tenants::Tenant* RequestHandler::route(std::string_view raw_host) {
     return tenant;
 }
 
+MTD_HOT_PATH
 void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant) {
     stats::Slot& slot = tenant.stats->slot(worker_);
     slot.requests.add();
@@ -268,6 +276,7 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
     complete(req, tenant, result, response_, t0, sandbox_ns);
 }
 
+MTD_HOT_PATH
 void RequestHandler::complete(h2o_req_t* req, const tenants::Tenant& tenant, const sandbox::RunResult& result,
                               const sandbox::Response& response, uint64_t entry, uint64_t sandbox_ns) {
     stats::Slot& slot = tenant.stats->slot(worker_);
@@ -371,6 +380,7 @@ void RequestHandler::long_request_back(std::unique_ptr<LongRequest> r) {
 // Counts the answer and hands it to H2O. Everything is recorded before
 // h2o_send: for HTTP/1 it may write to the socket and even complete the
 // request in place.
+MTD_HOT_PATH
 void RequestHandler::finish(h2o_req_t* req, stats::Slot& slot, int status, uint64_t entry, h2o_iovec_t body) {
     slot.count_status(status);
     slot.latency.record(monotonic_ns() - entry);
