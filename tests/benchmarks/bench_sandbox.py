@@ -5,7 +5,9 @@ pytest does not collect it (its default pattern is test_*.py).
 
 (a) per-request sandbox cost of the bundled hello tenant (fork + handler +
     teardown, one thread): median and p99 ns over >= 1M requests, guest
-    instructions and bytes copied per request, from `mtd-run --tenant`;
+    instructions and bytes copied per request, from `mtd-run --tenant`; the
+    medians again with the caches, then the TLB too, cold as in a server,
+    and the same three for answer_at_once.c, the sandbox's floor;
 (b) interpreter speed on tests/guest_programs/compute.c (fib(30) +
     mandelbrot) against the same source compiled natively and run under
     qemu-riscv64: interleaved runs, median of 3.
@@ -27,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "build" / "tools"
 COMPUTE = ROOT / "tests" / "guest_programs" / "compute.c"
+FLOOR = ROOT / "tests" / "benchmarks" / "answer_at_once.c"
 
 
 def build_mtd_run() -> Path:
@@ -52,6 +55,13 @@ COLD_KIB = 1024
 # code than this machine's instruction TLB holds (512 entries), as the
 # kernel's and the event loop's code do in a server.
 COLD_CODE_PAGES = 1024
+
+
+def build_floor(work: Path) -> Path:
+    elf = work / "answer_at_once.elf"
+    subprocess.run(["riscv64-linux-gnu-gcc", "-O2", "-static", "-nostdlib", "-ffreestanding",
+                    f"-I{ROOT / 'engine' / 'guest'}", "-o", str(elf), str(FLOOR)], check=True)
+    return elf
 
 
 def bench_requests(mtd_run: Path, elf: Path, requests: int, cold_kib: int = 0,
@@ -125,6 +135,12 @@ def main() -> None:
     tlb_cold = bench_requests(mtd_run, elf, args.requests, COLD_KIB, COLD_CODE_PAGES)
     print(f"    median, cache- and TLB-cold        {tlb_cold['median']:8,} ns (and {COLD_CODE_PAGES:,} pages of other "
           f"code run between requests)")
+    floor = build_floor(args.work)
+    medians = [bench_requests(mtd_run, floor, args.requests, *cold)["median"]
+               for cold in [(0, 0), (COLD_KIB, 0), (COLD_KIB, COLD_CODE_PAGES)]]
+    print(f"    the floor, {FLOOR.name}: fork, one respond ecall, teardown (medians: warm / cache-cold / "
+          f"cache- and TLB-cold)")
+    print(f"                                       {' / '.join(f'{m:,}' for m in medians)} ns")
     bench_compute(mtd_run, args.work, args.rounds)
 
 
