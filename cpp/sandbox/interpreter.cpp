@@ -14,7 +14,7 @@
 //    size); instructions are counted per block, exactly (see ENTER).
 #pragma GCC optimize("no-gcse")  // recommended for computed-goto dispatch
 // Blocks in source order, each slow path near its handler: the default
-// (software trace cache) moves them to the function's far end, one more page
+// (software trace cache) moves them to the function's far end, more pages
 // of code for a request to touch (cache_footprint.sh: 17 -> 14 pages).
 #pragma GCC optimize("reorder-blocks-algorithm=simple")
 #include <cmath>

@@ -136,8 +136,8 @@ def main() -> None:
     print(f"    median, cache- and TLB-cold        {tlb_cold['median']:8,} ns (and {COLD_CODE_PAGES:,} pages of other "
           f"code run between requests)")
     floor = build_floor(args.work)
-    medians = [bench_requests(mtd_run, floor, args.requests, *cold)["median"]
-               for cold in [(0, 0), (COLD_KIB, 0), (COLD_KIB, COLD_CODE_PAGES)]]
+    medians = [bench_requests(mtd_run, floor, args.requests, *mode)["median"]
+               for mode in [(0, 0), (COLD_KIB, 0), (COLD_KIB, COLD_CODE_PAGES)]]
     print(f"    the floor, {FLOOR.name}: fork, one respond ecall, teardown (medians: warm / cache-cold / "
           f"cache- and TLB-cold)")
     print(f"                                       {' / '.join(f'{m:,}' for m in medians)} ns")
