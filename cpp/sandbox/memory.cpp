@@ -1,9 +1,10 @@
 #include "memory.hpp"
 
-#include "common/hot_path.hpp"
 #include <sys/mman.h>
 
 #include <algorithm>
+
+#include "common/hot_path.hpp"
 
 namespace mtd::sandbox::detail {
 
