@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "loadgen/load_generator.hpp"
 #include "sandbox/limits.hpp"
+#include "sandbox/machine.hpp"
 #include "sandbox/outcome.hpp"
 #include "sandbox/program.hpp"
 #include "sandbox/run_to_exit.hpp"
@@ -59,6 +61,64 @@ py::dict run_elf(const py::bytes& elf, const std::vector<std::string>& argv, con
     d["instructions"] = r.instructions;
     d["decoded_units"] = r.decoded_units;
     d["text_units"] = r.text_units;
+    return d;
+}
+
+// A loaded Program and what its guest printed, for tests that drive the
+// sandbox without the HTTP server.
+struct LoadedProgram {
+    std::shared_ptr<std::string> log = std::make_shared<std::string>();
+    std::shared_ptr<const sandbox::Program> program;
+};
+
+LoadedProgram load_program(const py::bytes& elf, const sandbox::Limits& limits) {
+    auto image = bytes_span(elf);
+    LoadedProgram p;
+    py::gil_scoped_release release;
+    auto log = p.log;
+    auto mu = std::make_shared<std::mutex>();
+    p.program = sandbox::Program::load(image, limits, [log, mu](std::string_view s) {
+        std::lock_guard<std::mutex> lock(*mu);
+        log->append(s);
+    });
+    return p;
+}
+
+// One whole request on `machine`, sliced like the server slices it when
+// slice_instructions is non-zero; the dict says how it ended and what each
+// slice retired.
+py::dict run_request(sandbox::Machine& machine, const LoadedProgram& p, const std::string& method,
+                     const std::string& path, const std::string& query, const std::string& host,
+                     const std::string& headers, const std::string& body, uint64_t slice_instructions,
+                     uint64_t slice_pages) {
+    const sandbox::RequestView view{method, path, query, host, headers, body};
+    sandbox::Response out;
+    sandbox::RunResult r;
+    std::vector<uint64_t> slices;
+    {
+        py::gil_scoped_release release;
+        sandbox::Slice slice = sandbox::Slice::whole();
+        if (slice_instructions) slice.instructions = slice_instructions;
+        if (slice_pages) slice.pages = slice_pages;
+        uint64_t before = 0;
+        for (bool done = machine.start(*p.program, view, out, slice, r);; done = machine.resume(view, out, r)) {
+            slices.push_back(machine.request_instructions() - before);
+            before = machine.request_instructions();
+            if (done) break;
+        }
+    }
+    py::dict d;
+    d["outcome"] = sandbox::outcome_name(r.outcome);
+    d["reason"] = std::string(r.reason);
+    d["instructions"] = r.instructions;
+    d["slices"] = slices;
+    d["memory"] = machine.last_request_memory();
+    d["copied"] = machine.last_request_copied();
+    if (r.outcome == sandbox::Outcome::Responded) {
+        d["status"] = out.status;
+        d["content_type"] = py::bytes(out.content_type);
+        d["body"] = py::bytes(out.body);
+    }
     return d;
 }
 
@@ -272,6 +332,24 @@ PYBIND11_MODULE(_core, m) {
           "Runs a static RISC-V ELF to exit like a plain process; returns outcome, reason, exit_code, "
           "stdout, stderr, instructions, and decoded_units of text_units (decoder cache units; "
           "eager_decode=True decodes all of them up front).");
+
+    py::class_<LoadedProgram>(m, "Program",
+                              "A tenant ELF loaded and initialised (Program::load), for driving the sandbox "
+                              "directly; see Machine.")
+        .def(py::init(&load_program), py::arg("elf"), py::arg("limits") = sandbox::Limits{})
+        .def_property_readonly("log", [](const LoadedProgram& p) { return py::bytes(*p.log); })
+        .def_property_readonly("init_instructions",
+                               [](const LoadedProgram& p) { return p.program->init_instructions_used(); });
+
+    py::class_<sandbox::Machine>(m, "Machine", "A worker's reusable sandbox: each request forks a Program into it.")
+        .def(py::init<>())
+        .def("request", &run_request, py::keep_alive<1, 2>(), py::arg("program"), py::arg("method") = "GET", py::arg("path") = "/",
+             py::arg("query") = "", py::arg("host") = "localhost", py::arg("headers") = "",
+             py::arg("body") = "", py::arg("slice_instructions") = 0, py::arg("slice_pages") = 0,
+             "Runs one request to the end (slice by slice when slice_instructions or slice_pages is set); "
+             "returns outcome, reason, instructions, slices (instructions retired by each slice), memory, "
+             "copied, and for a response status, content_type and body.")
+        .def("recycle", &sandbox::Machine::recycle, py::call_guard<py::gil_scoped_release>());
 
     py::class_<server::Server>(m, "Server")
         .def(py::init(&make_server), py::arg("host") = "127.0.0.1", py::arg("port") = 8080,

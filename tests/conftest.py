@@ -52,6 +52,20 @@ def compiled_programs(tmp_path_factory) -> dict[str, Path]:
     return elves
 
 
+GUEST_HEADERS = REPO / "engine" / "guest"
+
+
+def compile_guest(out_dir: Path, name: str, source: str, cpp: bool = False) -> bytes:
+    """Cross-compiles one guest source (C, or C++ with cpp=True) against the
+    tenant ABI headers into a static ELF; returns its bytes."""
+    suffix, compiler = (".cpp", "riscv64-linux-gnu-g++") if cpp else (".c", "riscv64-linux-gnu-gcc")
+    src, elf = out_dir / f"{name}{suffix}", out_dir / f"{name}.elf"
+    src.write_text(source)
+    subprocess.run([compiler, "-O2", "-static", f"-I{GUEST_HEADERS}", str(src), "-o", str(elf)],
+                   check=True, capture_output=True, timeout=300)
+    return elf.read_bytes()
+
+
 @pytest.fixture
 def qemu() -> str:
     path = shutil.which("qemu-riscv64")

@@ -27,7 +27,7 @@ namespace mtd::sandbox::detail {
     X(LW) X(SW) X(ANDI) X(OR) X(SUB) X(AND) X(ADDIW) X(ADDW) \
     X(SLLIW) X(SRAIW) X(SRLIW) X(SUBW) X(SLTU) X(SLTIU) X(XOR) X(ORI) \
     X(XORI) X(SRAI) X(LWU) X(LHU) X(LH) X(LB) X(SH) X(AUIPC) \
-    X(ILLEGAL) X(FETCH_FAULT) \
+    X(ILLEGAL) X(FETCH_FAULT) X(SEGMENT) \
     X(JAL) X(BEQ) X(BNE) X(BLT) X(BGE) X(BLTU) X(BGEU) \
     X(SLTI) X(SLL) X(SLT) X(SRL) X(SRA) \
     X(SLLW) X(SRLW) X(SRAW) \
@@ -62,6 +62,8 @@ namespace mtd::sandbox::detail {
 //    when they all fall in one page (Text::fill, kMaxRun below);
 //  - MV_PAIR is a handler only too (op stays MV): an mv followed by another
 //    of the same length, both done with one dispatch.
+//  - SEGMENT is a handler only (op stays whatever it is): the first record
+//    of a later segment of a long straight-line block (kMaxSegment below).
 enum Op : uint8_t {
 #define MTD_OP_ENUM(name) OP_##name,
     MTD_OPS(MTD_OP_ENUM)
@@ -76,6 +78,14 @@ enum Op : uint8_t {
 // [0, 8 * 255], multiples of 8, as compilers save and restore registers.
 inline constexpr unsigned kMaxRun = 32;
 
+// The budget and the time slice are checked where a count is added: at
+// every block entry, taken or not. Straight-line code longer than this is
+// cut into segments of at most kMaxSegment instructions (Text::fill), each
+// later segment starting at a SEGMENT record that checks and adds its own
+// count, so no run of code, whatever its shape, goes more than
+// kMaxSegment - 1 instructions past its budget.
+inline constexpr unsigned kMaxSegment = 128;
+
 // Integer destinations of 0 are redirected to this register index, so
 // handlers write rd unconditionally and x0 can never change.
 inline constexpr uint8_t kSinkReg = 32;
@@ -87,9 +97,10 @@ struct Decoded {
     // the other (text.hpp). cnt comes first: taking the low half of the
     // word and its top 16 bits costs one instruction less than the reverse.
     //
-    // Instructions from this slot to the end of its basic block (the next
-    // jump, branch or ecall along the sequential path), inclusive: added to
-    // the instruction count once per block entry (Text fills it).
+    // Instructions from this slot to the end of its segment (the next jump,
+    // branch, ecall or SEGMENT record along the sequential path), inclusive:
+    // added to the instruction count once per block entry (Text fills it).
+    // 0 for a SEGMENT record, which adds its segment's count itself.
     uint32_t cnt;
     uint8_t op;
     uint8_t rd;
@@ -122,6 +133,11 @@ inline constexpr unsigned kHandlerCount = 2 * OP_COUNT;
 // `len` 2-byte units.
 inline uint16_t handler_of(unsigned op, unsigned len) { return static_cast<uint16_t>(2 * op + len - 1); }
 inline void Decoded::set_len(unsigned len) { handler = handler_of(op, len); }
+inline bool is_segment_head(const Decoded& d) { return d.handler >> 1 == OP_SEGMENT; }
+// The count entering at d adds: a SEGMENT record's is its whole segment,
+// d and the rest of the block up to the next segment (`d + len`, always
+// published before d, text.hpp).
+inline uint32_t entry_count(const Decoded* d) { return is_segment_head(*d) ? 1 + d[d->len()].cnt : d->cnt; }
 
 // Decodes one instruction (16 or 32 bits; `avail` bytes are readable).
 Decoded decode(uint32_t bits, unsigned avail);

@@ -9,9 +9,10 @@
 //  - every data access goes through Memory's checked load/store;
 //  - control transfers are range-checked against the decoded text, and
 //    running off its end lands on a FETCH_FAULT sentinel;
-//  - the instruction budget is checked at every jump and taken branch, and
-//    on every entry (straight-line code between them is bounded by the text
-//    size); instructions are counted per block, exactly (see ENTER).
+//  - the instruction budget is checked wherever a count is added: at every
+//    block entry (jump, branch taken or not, run start) and at every SEGMENT
+//    record, which cuts straight-line code into pieces of at most
+//    kMaxSegment instructions; instructions are counted exactly (BLOCK).
 #pragma GCC optimize("no-gcse")  // recommended for computed-goto dispatch
 // Blocks in source order, each slow path near its handler: the default
 // (software trace cache) moves them to the function's far end, more pages
@@ -137,7 +138,7 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
     _mm_setcsr(guest_mxcsr(h.frm));
 
 #define PC ((reinterpret_cast<uintptr_t>(d) >> 3) + pc_bias)
-#define RETIRED_BEFORE_D (limit - static_cast<uint64_t>(left) - d->cnt)
+#define RETIRED_BEFORE_D (limit - static_cast<uint64_t>(left) - entry_count(d))
     // Mid-block: the record is published (text.hpp), a plain load will do.
 #define DISPATCH() goto* table[d->handler]
     // Instructions are counted per basic block: entering a block at slot d
@@ -149,22 +150,23 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
         d += STEP;         \
         DISPATCH();        \
     } while (0)
-    // Block entry at d: handler and cnt from one acquire load of the record's
-    // head, as another thread may be publishing it right now (text.hpp). An
-    // undecoded record reads as handler OP_UNDECODED with cnt 0.
+    // Block entry at d, by a jump or by falling through a branch not taken:
+    // stop if the budget is spent, else add the block's count. Handler and
+    // cnt come from one acquire load of the record's head, as another thread
+    // may be publishing it right now (text.hpp). An undecoded record reads
+    // as handler OP_UNDECODED with cnt 0.
 #define BLOCK()                                                             \
     do {                                                                    \
+        if (__builtin_expect(left <= 0, 0)) goto stop_budget;               \
         const uint64_t head_ =                                              \
             __atomic_load_n(reinterpret_cast<const DecodedHead*>(d), __ATOMIC_ACQUIRE); \
         left -= head_cnt(head_);                                            \
         goto* table[head_handler(head_)];                                   \
     } while (0)
-    // Enter the block at nd_: budget check on the count including the jump.
-#define ENTER(nd)                                                 \
-    do {                                                          \
-        d = (nd);                                                 \
-        if (__builtin_expect(left <= 0, 0)) goto stop_budget;     \
-        BLOCK();                                                  \
+#define ENTER(nd)      \
+    do {               \
+        d = (nd);      \
+        BLOCK();       \
     } while (0)
     // A control transfer outside the decoded text: fault with pc = target.
 #define FETCH_FAULT_AT(target)                                    \
@@ -252,7 +254,8 @@ fp_first_use: RARE
     std::memcpy(f, h.f_source, sizeof h.f);
     h.f_source = nullptr;
     table = labels;
-    DISPATCH();
+    // The op's own handler: d may be a SEGMENT record, counted already.
+    goto* table[handler_of(d->op, d->len())];
 
 #define MTD_CAT2(a, b) a##b
 #define MTD_CAT(a, b) MTD_CAT2(a, b)
@@ -282,7 +285,7 @@ stop_fault:
     result = Stop::Fault;
 out:
     h.pc = PC;
-    left += d->cnt;
+    left += entry_count(d);  // d and the rest of its segment did not retire
 out_pc_set:
     h.instret = limit - static_cast<uint64_t>(left);
     h.x[0] = 0;

@@ -47,6 +47,7 @@ Machine::~Machine() = default;
 
 uint64_t Machine::last_request_memory() const { return state_->core.mem.used_bytes(); }
 uint64_t Machine::last_request_copied() const { return state_->core.mem.copied_bytes(); }
+uint64_t Machine::request_instructions() const { return state_->core.hart.instret - state_->first_instret; }
 
 namespace {
 

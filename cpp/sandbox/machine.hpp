@@ -53,6 +53,8 @@ public:
     // Bytes the last request physically copied (pages, plus leaves when the
     // previous request on this Machine ran another program).
     uint64_t last_request_copied() const;
+    // Guest instructions the request in progress (or the last one) retired.
+    uint64_t request_instructions() const;
 
 private:
     struct State;

@@ -47,6 +47,7 @@ uint8_t& run_hi(Decoded& d) { return d.op == OP_SD ? d.rd : d.rs2; }
 unsigned run_hi(const Decoded& d) { return d.op == OP_SD ? d.rd : d.rs2; }
 void mark_sp_run(Decoded& d, const Decoded& next) {
     if ((d.op != OP_SD && d.op != OP_LD) || d.rs1 != 2 || !run_imm(d.imm)) return;
+    if (is_segment_head(next)) return;  // its count is added when it runs
     if (d.op == OP_LD && d.rd == 2) return;  // would move the base of the rest
     if (next.op != d.op || next.rs1 != 2 || next.len() != d.len() || !run_imm(next.imm)) return;
     const Op run = d.op == OP_SD ? OP_SD_SP_RUN : OP_LD_SP_RUN;
@@ -80,7 +81,7 @@ void fold_auipc(Decoded& d, uint64_t pc) {
 
 // Register moves come in pairs often (argument shuffles around calls).
 void mark_mv_pair(Decoded& d, const Decoded& next) {
-    if (d.op == OP_MV && next.op == OP_MV && next.len() == d.len())
+    if (d.op == OP_MV && next.op == OP_MV && next.len() == d.len() && !is_segment_head(next))
         d.handler = handler_of(OP_MV_PAIR, d.len());
 }
 
@@ -172,9 +173,15 @@ void Text::fill(uint64_t u) const {
             d.cnt = 1;
         } else {
             const Decoded& next = slots_[j + d.len()];
-            d.cnt = 1 + next.cnt;
+            d.cnt = 1 + next.cnt;  // next.cnt < kMaxSegment, 0 if next heads a segment
             mark_sp_run(d, next);
             mark_mv_pair(d, next);
+            if (d.cnt == kMaxSegment) {
+                // Long straight-line code: d heads a segment of its own
+                // (decoder.hpp), which it checks and counts when it runs.
+                d.cnt = 0;
+                d.handler = handler_of(OP_SEGMENT, d.len());
+            }
         }
         publish(&slots_[j], d);
     }
