@@ -127,3 +127,36 @@ def test_a_fault_anywhere_in_a_long_block_reports_the_exact_count(shapes_elf):
         assert result["outcome"] == "fault" and "load access fault" in result["reason"], result
         counts.append(result["instructions"])
     assert [c - counts[0] for c in counts] == list(range(256))
+
+
+CHURN = r"""
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int main(void) {
+    static char buf[65536];
+    for (int i = 0; i < 10; ++i) {
+        char *p = mmap(0, 1l << 30, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED || munmap(p, 1l << 30) != 0) return 1;
+        write(1, buf, sizeof buf);
+    }
+    return 0;
+}
+"""
+
+
+def test_system_call_work_is_charged_to_the_budget(tmp_path):
+    """Mapping, unmapping and copying cost host time in proportion to their
+    size: 1 instruction per page-table entry and per 8 bytes, so a loop of
+    large calls cannot run far longer than its budget allows."""
+    elf = compile_guest(tmp_path, "churn", CHURN)
+    pages = (1 << 30) // 4096
+    result = _core.run_elf(elf)
+    assert result["outcome"] == "exited" and result["exit_code"] == 0, result["reason"]
+    assert result["instructions"] >= 10 * (2 * pages + 65536 // 8)
+    stopped = _core.run_elf(elf, max_instructions=3 * pages)
+    assert stopped["outcome"] == "budget"
+    assert stopped["instructions"] <= 3 * pages
+    assert len(stopped["stdout"]) == 65536  # one round, then the next mmap could not be paid for

@@ -15,17 +15,17 @@ struct Core {
     Hart hart;
     Memory mem;
     const Text* text = nullptr;
-    uint64_t rng = 0x9e3779b97f4a7c15ull;  // getrandom stream (deterministic)
-    std::string iobuf;                      // gathers one write() for the sink
+    std::string iobuf;  // gathers one write() for the sink
 
     Core() { iobuf.reserve(kMaxIoChunk); }
     static constexpr uint64_t kMaxIoChunk = 64 * 1024;
 
     Stop run(uint64_t limit) { return interpret(hart, mem, *text, limit); }
-    // After an ecall was handled: step over it (and count it).
-    void retire_ecall() {
+    // After an ecall was handled: step over it, counting it and the work
+    // it did (SysCall::work).
+    void retire_ecall(uint64_t work = 0) {
         hart.pc += 4;
-        ++hart.instret;
+        hart.instret += 1 + work;
     }
     uint64_t& reg(int i) { return hart.x[i]; }
 };
@@ -37,11 +37,26 @@ struct SysEnv {
     virtual int64_t input(uint8_t* dst, uint64_t n) = 0;      // fd 0; <0 = -errno
 };
 
-enum class SysAction : uint8_t { Continue, Exit, Abort };
+// Budget: Continue, but the call's work would cost more than `budget`, so
+// it did nothing (the run ends as out of budget, at the ecall).
+enum class SysAction : uint8_t { Continue, Exit, Abort, Budget };
+
+// One system call's accounting. A call's work is charged to the
+// instruction budget like a native's (natives.hpp): 1 per 8 bytes copied,
+// 1 per page-table entry changed or searched. Work known before the call
+// runs is checked against `budget` first; an mmap's search for free space
+// (at most one entry per page of the mmap area) is charged after it.
+struct SysCall {
+    uint64_t budget = ~0ull;  // instructions the caller can pay for work
+    uint64_t work = 0;        // what the call charged: pass to retire_ecall
+    int exit_code = 0;        // for Exit and Abort
+    bool over_budget = false; // set by a charge the budget could not pay
+};
 
 // Handles the Linux system call in a7 (a0..a5 arguments, result in a0).
-// Never touches host files, sockets or processes.
-SysAction linux_syscall(Core& c, SysEnv& env, int& exit_code);
+// Never touches host files, sockets or processes; writes to the guest only
+// bytes it computed or checked.
+SysAction linux_syscall(Core& c, SysEnv& env, SysCall& call);
 
 // Static one-line reason for a stop, and a detailed line (with addresses)
 // written into buf.

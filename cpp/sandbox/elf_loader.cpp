@@ -1,6 +1,7 @@
 #include "elf_loader.hpp"
 
 #include <elf.h>
+#include <sys/random.h>
 
 #include <algorithm>
 #include <cstring>
@@ -139,8 +140,10 @@ std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
     sp -= sizeof platform;
     const uint64_t platform_addr = sp;
     mem.write_bytes(sp, platform, sizeof platform);
-    uint8_t random[16];
-    for (int i = 0; i < 16; ++i) random[i] = static_cast<uint8_t>(0x5a ^ (i * 37));
+    // AT_RANDOM seeds the guest's stack canary and pointer guard: fresh per
+    // load (every request of a load forks the same snapshot, so shares it).
+    uint8_t random[16] = {};
+    if (getrandom(random, sizeof random, 0) != sizeof random) return "no entropy for AT_RANDOM";
     sp -= 16;
     const uint64_t random_addr = sp;
     mem.write_bytes(sp, random, 16);

@@ -90,7 +90,6 @@ bool Machine::start(const Program& program, const RequestView& request, Response
     c.mem.set_limit(program.limits().request_memory);
     c.hart.fork_from(ps.master.hart);
     c.text = &ps.text;
-    c.rng = ps.master.rng;
     c.hart.x[10] = 0;  // MTD_ECALL_READY returns 0 in every request
 
     s.first_instret = c.hart.instret;
@@ -178,9 +177,12 @@ bool Machine::State::run_slice(const RequestView& request, Response& out, RunRes
             c.retire_ecall();
             return finish(r, Outcome::Responded, "");
         }
+        uint64_t work = 0;  // charged to the budget with the ecall (core.hpp: SysCall)
         if (nr == MTD_ECALL_REQUEST_FIELD) {
             const std::string_view v = field(request, x[10]);
             const uint64_t n = std::min<uint64_t>(x[12], v.size());
+            work = n / 8;
+            if (work >= limit - c.hart.instret) return finish(r, Outcome::BudgetExhausted, "instruction budget exhausted");
             if (x[10] > MTD_FIELD_BODY) {
                 x[10] = static_cast<uint64_t>(-22);  // -EINVAL
             } else if (n && !c.mem.write_bytes(x[11], v.data(), n)) {
@@ -196,18 +198,21 @@ bool Machine::State::run_slice(const RequestView& request, Response& out, RunRes
         } else if (nr == MTD_ECALL_READY) {
             x[10] = 0;  // already initialised: harmless
         } else {
-            int code = 0;
-            const detail::SysAction act = detail::linux_syscall(c, *this, code);
+            detail::SysCall call;
+            call.budget = limit - c.hart.instret - 1;  // what is left after the ecall itself
+            const detail::SysAction act = detail::linux_syscall(c, *this, call);
             if (act == detail::SysAction::Exit) return finish(r, Outcome::NoResponse, "guest exited without responding");
             if (act == detail::SysAction::Abort) {
-                std::snprintf(reason, sizeof reason, "abort (signal %d) at pc 0x%llx", code - 128,
+                std::snprintf(reason, sizeof reason, "abort (signal %d) at pc 0x%llx", call.exit_code - 128,
                               static_cast<unsigned long long>(c.hart.pc));
                 return finish(r, Outcome::Fault, reason);
             }
+            if (act == detail::SysAction::Budget) return finish(r, Outcome::BudgetExhausted, "instruction budget exhausted");
             if (c.mem.oom()) return finish(r, Outcome::MemoryExhausted, "memory limit exceeded");
+            work = call.work;
             slow = true;
         }
-        c.retire_ecall();
+        c.retire_ecall(work);
         slice_end = std::max(c.hart.instret, slice_end - std::min(slice_end, ecall_cost));
         if (c.hart.instret >= slice_end && c.hart.instret < limit) return false;
         if (c.mem.slice_spent() || (slow && out_of_time())) return false;

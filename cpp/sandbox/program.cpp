@@ -75,16 +75,18 @@ std::shared_ptr<const Program> Program::load(std::span<const uint8_t> elf, const
                           static_cast<unsigned long long>(nr), static_cast<unsigned long long>(c.hart.pc));
             fail(detail_buf);
         }
-        int code = 0;
-        const detail::SysAction act = detail::linux_syscall(c, env, code);
-        if (act == detail::SysAction::Exit) fail("exited with code " + std::to_string(code) + " before ready");
+        detail::SysCall call;
+        call.budget = c.hart.instret < limit ? limit - c.hart.instret - 1 : 0;
+        const detail::SysAction act = detail::linux_syscall(c, env, call);
+        if (act == detail::SysAction::Exit) fail("exited with code " + std::to_string(call.exit_code) + " before ready");
         if (act == detail::SysAction::Abort) {
-            std::snprintf(detail_buf, sizeof detail_buf, "abort (signal %d) at pc 0x%llx", code - 128,
+            std::snprintf(detail_buf, sizeof detail_buf, "abort (signal %d) at pc 0x%llx", call.exit_code - 128,
                           static_cast<unsigned long long>(c.hart.pc));
             fail(detail_buf);
         }
+        if (act == detail::SysAction::Budget) fail("instruction budget exhausted");
         if (c.mem.oom()) fail("memory limit exceeded");
-        c.retire_ecall();
+        c.retire_ecall(call.work);
     }
     s.init_instructions = c.hart.instret;
     c.mem.seal();

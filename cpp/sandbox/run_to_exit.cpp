@@ -78,30 +78,34 @@ ExitResult run_to_exit(std::span<const uint8_t> elf, const std::vector<std::stri
         // The tenant ABI ecalls are not Linux system calls: like under
         // qemu-riscv64 they fail with -ENOSYS, which is how the guest shim
         // knows it runs standalone (it then serves one GET / to stdout).
-        {
-            int code = 0;
-            const detail::SysAction act = detail::linux_syscall(c, env, code);
-            if (act == detail::SysAction::Exit) {
-                r.outcome = Outcome::Exited;
-                r.exit_code = code;
-                c.retire_ecall();
-                break;
-            }
-            if (act == detail::SysAction::Abort) {
-                std::snprintf(buf, sizeof buf, "abort (signal %d) at pc 0x%llx", code - 128,
-                              static_cast<unsigned long long>(c.hart.pc));
-                r.outcome = Outcome::Fault;
-                r.reason = buf;
-                r.exit_code = code;
-                break;
-            }
-            if (c.mem.oom()) {
-                r.outcome = Outcome::MemoryExhausted;
-                r.reason = "memory limit exceeded";
-                break;
-            }
+        detail::SysCall call;
+        call.budget = c.hart.instret < max_instructions ? max_instructions - c.hart.instret - 1 : 0;
+        const detail::SysAction act = detail::linux_syscall(c, env, call);
+        if (act == detail::SysAction::Exit) {
+            r.outcome = Outcome::Exited;
+            r.exit_code = call.exit_code;
+            c.retire_ecall();
+            break;
         }
-        c.retire_ecall();
+        if (act == detail::SysAction::Abort) {
+            std::snprintf(buf, sizeof buf, "abort (signal %d) at pc 0x%llx", call.exit_code - 128,
+                          static_cast<unsigned long long>(c.hart.pc));
+            r.outcome = Outcome::Fault;
+            r.reason = buf;
+            r.exit_code = call.exit_code;
+            break;
+        }
+        if (act == detail::SysAction::Budget) {
+            r.outcome = Outcome::BudgetExhausted;
+            r.reason = "instruction budget exhausted";
+            break;
+        }
+        if (c.mem.oom()) {
+            r.outcome = Outcome::MemoryExhausted;
+            r.reason = "memory limit exceeded";
+            break;
+        }
+        c.retire_ecall(call.work);
     }
     r.instructions = c.hart.instret;
     r.decoded_units = text.decoded_units();

@@ -1,6 +1,9 @@
 // The Linux (riscv64, asm-generic numbering) system-call subset a static
 // glibc program needs. Everything is answered from inside the sandbox: no
 // host file, socket or process is reachable. Unknown calls get -ENOSYS.
+#include <sys/random.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -32,18 +35,32 @@ enum : uint64_t {
 
 int64_t err(int e) { return -static_cast<int64_t>(e); }
 
+// Charges `units` of work (core.hpp: SysCall) if the budget can pay for
+// them; otherwise charges nothing, and the caller must not do the work.
+bool afford(SysCall& call, uint64_t units) {
+    if (units > call.budget - call.work) {
+        call.over_budget = true;
+        return false;
+    }
+    call.work += units;
+    return true;
+}
+uint64_t copy_units(uint64_t bytes) { return bytes / 8; }
+uint64_t page_units(uint64_t bytes) { return page_up(bytes) >> kPageBits; }
+
 bool put(Core& c, uint64_t addr, const void* src, uint64_t n) { return c.mem.write_bytes(addr, src, n); }
 
-int64_t do_write(Core& c, SysEnv& env, int64_t fd, uint64_t buf, uint64_t len) {
+int64_t do_write(Core& c, SysEnv& env, SysCall& call, int64_t fd, uint64_t buf, uint64_t len) {
     if (fd != 1 && fd != 2) return err(EBADF);
     if (len > Core::kMaxIoChunk) len = Core::kMaxIoChunk;  // short write; libc loops
+    if (!afford(call, copy_units(len))) return 0;
     c.iobuf.resize(len);
     if (!c.mem.read_bytes(buf, c.iobuf.data(), len)) return err(EFAULT);
     if (len) env.output(static_cast<int>(fd), c.iobuf);
     return static_cast<int64_t>(len);
 }
 
-int64_t do_writev(Core& c, SysEnv& env, int64_t fd, uint64_t iov, uint64_t cnt) {
+int64_t do_writev(Core& c, SysEnv& env, SysCall& call, int64_t fd, uint64_t iov, uint64_t cnt) {
     if (fd != 1 && fd != 2) return err(EBADF);
     if (cnt > 1024) return err(EINVAL);
     c.iobuf.clear();
@@ -53,6 +70,7 @@ int64_t do_writev(Core& c, SysEnv& env, int64_t fd, uint64_t iov, uint64_t cnt) 
             return err(EFAULT);
         const uint64_t room = Core::kMaxIoChunk - c.iobuf.size();
         if (len > room) len = room;
+        if (!afford(call, 1 + copy_units(len))) return 0;
         const size_t old = c.iobuf.size();
         c.iobuf.resize(old + len);
         if (!c.mem.read_bytes(base, c.iobuf.data() + old, len)) return err(EFAULT);
@@ -62,9 +80,10 @@ int64_t do_writev(Core& c, SysEnv& env, int64_t fd, uint64_t iov, uint64_t cnt) 
     return static_cast<int64_t>(c.iobuf.size());
 }
 
-int64_t do_read(Core& c, SysEnv& env, int64_t fd, uint64_t buf, uint64_t len) {
+int64_t do_read(Core& c, SysEnv& env, SysCall& call, int64_t fd, uint64_t buf, uint64_t len) {
     if (fd != 0) return err(EBADF);
     if (len > Core::kMaxIoChunk) len = Core::kMaxIoChunk;
+    if (!afford(call, copy_units(len))) return 0;
     uint8_t tmp[4096];
     uint64_t total = 0;
     while (total < len) {
@@ -96,13 +115,75 @@ int64_t fill_stat(Core& c, uint64_t addr) {
     return put(c, addr, st, sizeof st) ? 0 : err(EFAULT);
 }
 
-void now(clockid_t clk, struct timespec& ts) { clock_gettime(clk, &ts); }
+// The guest's clocks: {seconds, nanoseconds} of clock `id`, or false
+// (-EINVAL, nothing written) for an id the guest may not read. Wall time is
+// the host's. Monotonic time (every monotonic and boot-time variant) counts
+// from this process's first reading, so it tells nothing of the host's
+// uptime. The CPU-time clocks count the guest's own instructions, 1 ns
+// each: never the host process's or thread's CPU time, which is every
+// tenant's work. Other ids, such as other processes' CPU clocks, are
+// refused. The host's reading is used only if the host call succeeded.
+bool guest_clock(const Core& c, uint64_t id, int64_t out[2]) {
+    enum : uint64_t {
+        REALTIME = 0, MONOTONIC = 1, PROCESS_CPUTIME = 2, THREAD_CPUTIME = 3, MONOTONIC_RAW = 4,
+        REALTIME_COARSE = 5, MONOTONIC_COARSE = 6, BOOTTIME = 7, REALTIME_ALARM = 8, BOOTTIME_ALARM = 9,
+    };
+    struct timespec ts;
+    switch (id) {
+        case REALTIME: case REALTIME_COARSE: case REALTIME_ALARM:
+            if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return false;
+            out[0] = ts.tv_sec;
+            out[1] = ts.tv_nsec;
+            return true;
+        case MONOTONIC: case MONOTONIC_RAW: case MONOTONIC_COARSE: case BOOTTIME: case BOOTTIME_ALARM: {
+            static const uint64_t origin = [] {
+                struct timespec t0;
+                return clock_gettime(CLOCK_MONOTONIC, &t0) == 0
+                           ? static_cast<uint64_t>(t0.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(t0.tv_nsec)
+                           : 0;
+            }();
+            if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return false;
+            // From 1 s, so no guest sees a monotonic time of 0.
+            const uint64_t ns = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 +
+                                static_cast<uint64_t>(ts.tv_nsec) - origin + 1'000'000'000;
+            out[0] = static_cast<int64_t>(ns / 1'000'000'000);
+            out[1] = static_cast<int64_t>(ns % 1'000'000'000);
+            return true;
+        }
+        case PROCESS_CPUTIME: case THREAD_CPUTIME:
+            out[0] = static_cast<int64_t>(c.hart.instret / 1'000'000'000);
+            out[1] = static_cast<int64_t>(c.hart.instret % 1'000'000'000);
+            return true;
+    }
+    return false;
+}
 
-int64_t do_mmap(Core& c, uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags, int64_t fd) {
+// Fresh bytes from the host's CSPRNG for every call: never a stream that
+// a fork inherits from its master, so no two requests see the same bytes.
+int64_t do_getrandom(Core& c, SysCall& call, uint64_t buf, uint64_t len, uint64_t flags) {
+    constexpr uint64_t kKnownFlags = 0x7;  // GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE
+    if (flags & ~kKnownFlags) return err(EINVAL);
+    len = std::min(len, Core::kMaxIoChunk);
+    if (!afford(call, copy_units(len))) return 0;
+    uint8_t bytes[256];
+    for (uint64_t done = 0; done < len;) {
+        const size_t want = std::min<uint64_t>(sizeof bytes, len - done);
+        const ssize_t got = getrandom(bytes, want, 0);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return done ? static_cast<int64_t>(done) : err(EAGAIN);
+        if (!put(c, buf + done, bytes, static_cast<uint64_t>(got))) return err(EFAULT);
+        done += static_cast<uint64_t>(got);
+    }
+    return static_cast<int64_t>(len);
+}
+
+int64_t do_mmap(Core& c, SysCall& call, uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags,
+                int64_t fd) {
     constexpr uint64_t MAP_FIXED = 0x10, MAP_ANONYMOUS = 0x20, MAP_FIXED_NOREPLACE = 0x100000;
     if (!(flags & MAP_ANONYMOUS)) return err(fd < 0 ? EBADF : ENODEV);  // no files here
     if (len == 0 || len > kMmapEnd - kMmapBase) return err(len ? ENOMEM : EINVAL);
     len = page_up(len);
+    if (!afford(call, page_units(len))) return 0;  // the entries it maps (and checks are free)
     Memory& m = c.mem;
     uint64_t at;
     if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
@@ -115,7 +196,16 @@ int64_t do_mmap(Core& c, uint64_t addr, uint64_t len, uint64_t prot, uint64_t fl
         if (addr >= kMmapBase && addr + len <= kMmapEnd && m.is_free(addr, len)) {
             at = addr;
         } else {
-            at = m.find_free(len, kMmapBase, kMmapEnd, m.layout.mmap_hint);
+            const uint64_t hint = m.layout.mmap_hint;
+            at = m.find_free(len, kMmapBase, kMmapEnd, hint);
+            // The search, charged after the fact as the pages from the hint
+            // to what it found (wrapping), or the whole area: an upper bound
+            // on what it looked at (it skips leaves), and the same whatever
+            // this Machine ran before, as everything a guest can observe.
+            const uint64_t from = hint >= kMmapBase && hint < kMmapEnd ? hint : kMmapBase;
+            const uint64_t span = !at ? kMmapEnd - kMmapBase
+                                  : at >= from ? at - from : (kMmapEnd - from) + (at - kMmapBase);
+            call.work += span >> kPageBits;
             if (!at) return err(ENOMEM);
         }
     }
@@ -128,10 +218,11 @@ bool touches_text(const Memory& m, uint64_t a, uint64_t len) {
     return a < m.layout.exec_hi && a + len > page_down(m.layout.exec_lo);
 }
 
-int64_t do_brk(Core& c, uint64_t want) {
+int64_t do_brk(Core& c, SysCall& call, uint64_t want) {
     Layout& l = c.mem.layout;
     if (want < l.brk_start || want > kBrkLimit) return static_cast<int64_t>(l.brk);
     const uint64_t old_end = page_up(l.brk), new_end = page_up(want);
+    if (!afford(call, page_units(new_end > old_end ? new_end - old_end : old_end - new_end))) return 0;
     if (new_end > old_end) {
         if (!c.mem.is_free(old_end, new_end - old_end)) return static_cast<int64_t>(l.brk);
         if (!c.mem.map_anon(old_end, new_end - old_end, kPteR | kPteW)) return static_cast<int64_t>(l.brk);
@@ -142,26 +233,18 @@ int64_t do_brk(Core& c, uint64_t want) {
     return static_cast<int64_t>(want);
 }
 
-uint64_t next_random(Core& c) {
-    // xorshift64*: cheap, deterministic per program (forks repeat the stream).
-    c.rng ^= c.rng >> 12;
-    c.rng ^= c.rng << 25;
-    c.rng ^= c.rng >> 27;
-    return c.rng * 0x2545F4914F6CDD1Dull;
-}
-
 }  // namespace
 
-SysAction linux_syscall(Core& c, SysEnv& env, int& exit_code) {
+SysAction linux_syscall(Core& c, SysEnv& env, SysCall& call) {
     uint64_t* x = c.hart.x;
     const uint64_t nr = x[17];
     const uint64_t a0 = x[10], a1 = x[11], a2 = x[12], a3 = x[13], a4 = x[14];
     const auto s0 = static_cast<int64_t>(a0);
     int64_t ret = err(ENOSYS);
     switch (nr) {
-        case SYS_write: ret = do_write(c, env, s0, a1, a2); break;
-        case SYS_writev: ret = do_writev(c, env, s0, a1, a2); break;
-        case SYS_read: ret = do_read(c, env, s0, a1, a2); break;
+        case SYS_write: ret = do_write(c, env, call, s0, a1, a2); break;
+        case SYS_writev: ret = do_writev(c, env, call, s0, a1, a2); break;
+        case SYS_read: ret = do_read(c, env, call, s0, a1, a2); break;
         case SYS_readv: {
             ret = 0;
             for (uint64_t i = 0; i < a2 && i < 1024; ++i) {
@@ -170,7 +253,7 @@ SysAction linux_syscall(Core& c, SysEnv& env, int& exit_code) {
                     ret = err(EFAULT);
                     break;
                 }
-                const int64_t got = do_read(c, env, s0, base, len);
+                const int64_t got = do_read(c, env, call, s0, base, len);
                 if (got < 0) { if (ret == 0) ret = got; break; }
                 ret += got;
                 if (static_cast<uint64_t>(got) < len) break;
@@ -200,7 +283,7 @@ SysAction linux_syscall(Core& c, SysEnv& env, int& exit_code) {
         case SYS_fstat: ret = s0 >= 0 && s0 <= 2 ? fill_stat(c, a1) : err(EBADF); break;
         case SYS_exit:
         case SYS_exit_group:
-            exit_code = static_cast<int>(a0 & 0xff);
+            call.exit_code = static_cast<int>(a0 & 0xff);
             return SysAction::Exit;
         case SYS_set_tid_address: ret = kPid; break;
         case SYS_set_robust_list: ret = 0; break;
@@ -213,21 +296,23 @@ SysAction linux_syscall(Core& c, SysEnv& env, int& exit_code) {
         }
         case SYS_nanosleep: case SYS_clock_nanosleep: case SYS_sched_yield: ret = 0; break;
         case SYS_clock_gettime: {
-            struct timespec ts;
-            now(static_cast<clockid_t>(a0 > 11 ? CLOCK_REALTIME : a0), ts);
-            const int64_t v[2] = {ts.tv_sec, ts.tv_nsec};
+            int64_t v[2];
+            if (!guest_clock(c, a0, v)) { ret = err(EINVAL); break; }
             ret = put(c, a1, v, 16) ? 0 : err(EFAULT);
             break;
         }
         case SYS_clock_getres: {
-            const int64_t v[2] = {0, 1};
+            int64_t v[2];
+            if (!guest_clock(c, a0, v)) { ret = err(EINVAL); break; }
+            v[0] = 0;
+            v[1] = 1;
             ret = (a1 == 0 || put(c, a1, v, 16)) ? 0 : err(EFAULT);
             break;
         }
         case SYS_gettimeofday: {
-            struct timespec ts;
-            now(CLOCK_REALTIME, ts);
-            const int64_t v[2] = {ts.tv_sec, ts.tv_nsec / 1000};
+            int64_t v[2];
+            if (!guest_clock(c, 0, v)) { ret = err(EINVAL); break; }
+            v[1] /= 1000;
             ret = (a0 == 0 || put(c, a0, v, 16)) ? 0 : err(EFAULT);
             break;
         }
@@ -247,7 +332,7 @@ SysAction linux_syscall(Core& c, SysEnv& env, int& exit_code) {
             const int64_t target = nr == SYS_tgkill ? static_cast<int64_t>(a1) : s0;
             if (target != kPid && !(nr == SYS_kill && (target == 0 || target == -1))) { ret = err(ESRCH); break; }
             if (sig == 0) { ret = 0; break; }
-            exit_code = 128 + static_cast<int>(sig & 0x7f);
+            call.exit_code = 128 + static_cast<int>(sig & 0x7f);
             return SysAction::Abort;  // default action of every catchable signal we see: die
         }
         case SYS_sigaltstack: {
@@ -295,12 +380,13 @@ SysAction linux_syscall(Core& c, SysEnv& env, int& exit_code) {
         case SYS_getppid: ret = 1; break;
         case SYS_getuid: case SYS_geteuid: case SYS_getgid: case SYS_getegid: ret = kUid; break;
         case SYS_prctl: ret = err(EINVAL); break;
-        case SYS_brk: ret = do_brk(c, a0); break;
-        case SYS_mmap: ret = do_mmap(c, a0, a1, a2, a3, static_cast<int64_t>(a4)); break;
+        case SYS_brk: ret = do_brk(c, call, a0); break;
+        case SYS_mmap: ret = do_mmap(c, call, a0, a1, a2, a3, static_cast<int64_t>(a4)); break;
         case SYS_munmap: {
             if ((a0 & kPageMask) || a1 == 0) { ret = err(EINVAL); break; }
             const uint64_t len = page_up(a1);
             if (a0 >= kSpaceSize || len > kSpaceSize - a0 || touches_text(c.mem, a0, len)) { ret = err(EINVAL); break; }
+            if (!afford(call, page_units(len))) break;
             c.mem.unmap(a0, len);
             ret = 0;
             break;
@@ -310,27 +396,18 @@ SysAction linux_syscall(Core& c, SysEnv& env, int& exit_code) {
             const uint64_t len = page_up(a1);
             if (a0 >= kSpaceSize || len > kSpaceSize - a0) { ret = err(ENOMEM); break; }
             if (touches_text(c.mem, a0, len) && (a2 & kPteW)) { ret = err(EACCES); break; }
+            if (!afford(call, page_units(len))) break;
             ret = c.mem.protect(a0, len, a2 & 7) ? 0 : err(ENOMEM);
             break;
         }
         case SYS_mremap: ret = err(ENOMEM); break;  // glibc falls back to malloc+copy
         case SYS_madvise: ret = 0; break;
         case SYS_riscv_flush_icache: ret = 0; break;
-        case SYS_getrandom: {
-            uint64_t len = a1 > Core::kMaxIoChunk ? Core::kMaxIoChunk : a1;
-            uint64_t done = 0;
-            while (done < len) {
-                const uint64_t r = next_random(c);
-                const uint64_t k = std::min<uint64_t>(8, len - done);
-                if (!put(c, a0 + done, &r, k)) break;
-                done += k;
-            }
-            ret = done == len ? static_cast<int64_t>(len) : err(EFAULT);
-            break;
-        }
+        case SYS_getrandom: ret = do_getrandom(c, call, a0, a1, a2); break;
         case SYS_sysinfo: ret = err(ENOSYS); break;
         default: break;
     }
+    if (call.over_budget) return SysAction::Budget;  // a0 as it was: the ecall never retires
     x[10] = static_cast<uint64_t>(ret);
     return SysAction::Continue;
 }

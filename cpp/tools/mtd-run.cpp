@@ -198,12 +198,13 @@ static int profile_mode(const char* path, const std::string& req_path) {
     c.text = &text;
     StderrEnv env;
     RequestView rv{"GET", req_path, "", "localhost", "host: localhost\n", ""};
-    auto syscall = [&]() {
-        int code = 0;
-        if (sd::linux_syscall(c, env, code) != sd::SysAction::Continue) {
-            std::fprintf(stderr, "mtd-run: guest exited (%d)\n", code);
+    auto syscall = [&]() -> uint64_t {
+        sd::SysCall call;
+        if (sd::linux_syscall(c, env, call) != sd::SysAction::Continue) {
+            std::fprintf(stderr, "mtd-run: guest exited (%d)\n", call.exit_code);
             std::exit(1);
         }
+        return call.work;
     };
     for (;;) {  // init, at full speed
         if (c.run(10'000'000'000ull) != sd::Stop::Ecall) {
@@ -215,8 +216,7 @@ static int profile_mode(const char* path, const std::string& req_path) {
             c.retire_ecall();
             break;
         }
-        syscall();
-        c.retire_ecall();
+        c.retire_ecall(syscall());
     }
     // One request, one basic block per interpret() call: the budget is
     // checked at every taken jump, so a limit of instret + 1 stops there.
@@ -243,6 +243,7 @@ static int profile_mode(const char* path, const std::string& req_path) {
         const sd::Stop stop = sd::interpret(c.hart, c.mem, text, n0 + 1);
         if (stop == sd::Stop::Ecall) {
             uint64_t* x = c.hart.x;
+            uint64_t work = 0;
             if (x[17] == MTD_ECALL_RESPOND) {
                 done = true;
             } else if (x[17] == MTD_ECALL_REQUEST_FIELD) {
@@ -252,9 +253,9 @@ static int profile_mode(const char* path, const std::string& req_path) {
                 c.mem.write_bytes(x[11], v.data(), std::min<uint64_t>(x[12], v.size()));
                 x[10] = v.size();
             } else {
-                syscall();
+                work = syscall();
             }
-            c.retire_ecall();
+            c.retire_ecall(work);
         } else if (stop != sd::Stop::Budget) {
             std::fprintf(stderr, "mtd-run: request stopped at pc 0x%llx\n", static_cast<unsigned long long>(c.hart.pc));
             return 1;
