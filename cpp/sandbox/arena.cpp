@@ -2,6 +2,8 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+
 #include "layout.hpp"
 
 namespace mtd::sandbox::detail {
@@ -42,9 +44,23 @@ void Arena::free_page(void* p) {
 }
 
 void Arena::reset() {
+    high_water_ = std::max(high_water_, carved_bytes());
     cur_ = 0;
     off_ = 0;
     free_ = nullptr;
+}
+
+void Arena::trim(size_t keep_bytes) {
+    if (high_water_ <= keep_bytes) return;  // nothing carved past it: no system call
+    const size_t keep_chunks = (keep_bytes + chunk_bytes_ - 1) / chunk_bytes_;
+    while (chunks_.size() > keep_chunks) {
+        munmap(chunks_.back(), chunk_bytes_);
+        chunks_.pop_back();
+    }
+    const size_t tail = keep_bytes % chunk_bytes_;
+    if (tail && keep_chunks == chunks_.size())  // private anonymous: reads as zeros again
+        madvise(chunks_.back() + tail, chunk_bytes_ - tail, MADV_DONTNEED);
+    high_water_ = keep_bytes;
 }
 
 }  // namespace mtd::sandbox::detail

@@ -103,8 +103,9 @@ bool Machine::resume(const RequestView& request, Response& out, RunResult& resul
 
 void Machine::recycle() {
     State& s = *state_;
-    if (!s.program) return;
-    s.core.mem.fork_from(s.program->state_->master.mem, true);
+    s.core.mem.release();
+    s.last_program = 0;  // nothing of it is kept
+    s.program = nullptr;
 }
 
 MTD_HOT_PATH

@@ -39,10 +39,11 @@ public:
     // must read the same as the one given to start(); `out` may be another
     // buffer.
     bool resume(const RequestView& request, Response& out, RunResult& result);
-    // Undoes the last request's writes now rather than at the next start():
-    // what a long request changed (say 2.5 GiB of mappings) can take
-    // milliseconds to put back, better spent off the event loop. The
-    // Program it ran must still be alive.
+    // Throws the last request's fork away now rather than at the next
+    // start(), and gives back every page this Machine kept (a spare waiting
+    // for the next long request holds no guest memory): what a long request
+    // changed (say 2.5 GiB of mappings) can take milliseconds to put back,
+    // better spent off the event loop.
     void recycle();
     // start() without slicing: the whole request in one call.
     RunResult handle(const Program& program, const RequestView& request, Response& out);

@@ -139,6 +139,7 @@ uint8_t* Memory::write_slow(uint64_t a) {
         *own = e;
         if (copies_) {
             copies_[a >> kPageBits] = PageCopy{source, static_cast<uint8_t*>(page), 0, gen_};
+            ++page_copies_;
             note_touched(a);
         }
     }
@@ -401,6 +402,25 @@ void Memory::restore_copies(const Memory& master) {
     }
 }
 
+void Memory::forget_page_copies() {
+    // Private anonymous: reads as zeros again (gen 0: charged by no request).
+    madvise(copies_, (kSpaceSize >> kPageBits) * sizeof(PageCopy), MADV_DONTNEED);
+    page_copies_ = 0;
+}
+
+void Memory::release() {
+    invalidate();
+    if (leaf_arena_ != arena_) {
+        leaf_arena_->reset();
+        leaf_arena_->trim(0);
+    }
+    arena_->reset();
+    arena_->trim(0);
+    if (copies_ && page_copies_) forget_page_copies();
+    // Kept leaves and pages are gone: the next fork must start afresh.
+    touched_overflow_ = true;
+}
+
 void Memory::trim_sealed() {
     // Whole pages inside changed_ only; private anonymous memory (heap or
     // mmap) reads as zeros again after MADV_DONTNEED.
@@ -413,8 +433,11 @@ MTD_HOT_PATH
 void Memory::fork_from(const Memory& master, bool same_master) {
     // A fork of the same master reuses what the last one left: leaves (and
     // with keep_copies(), pages) that equal the master's again once the
-    // last request's changes are undone. Too many changes: start afresh.
-    const bool reuse = same_master && !touched_overflow_;
+    // last request's changes are undone. Too many changes, or more kept
+    // than is worth keeping: start afresh, and give the excess back.
+    const uint64_t keep = std::min(limit_, kMaxKeptBytes);
+    const bool reuse = same_master && !touched_overflow_ && page_copies_ <= kMaxPageCopies &&
+                       arena_->carved_bytes() + (leaf_arena_ != arena_ ? leaf_arena_->carved_bytes() : 0) <= keep;
     // Translations stay valid where the entry does not change, which spares
     // each request a page walk (code and page-table lines) per page it
     // touches; a write one needs its page charged again (WriteSlot::gen).
@@ -452,12 +475,19 @@ void Memory::fork_from(const Memory& master, bool same_master) {
         }
     }
     if (!reuse) {
-        // Another master: its leaves are not ours to keep.
+        // Another master, or too much kept: nothing of the last fork stays.
         std::memcpy(top_, master.top_, sizeof top_);
         std::memcpy(in_use_, master.in_use_, sizeof in_use_);
-        if (leaf_arena_ != arena_) leaf_arena_->reset();
+        if (leaf_arena_ != arena_) {
+            leaf_arena_->reset();
+            leaf_arena_->trim(keep);
+        }
+        arena_->reset();
+        arena_->trim(keep);
+        if (page_copies_ > kMaxPageCopies) forget_page_copies();
+    } else if (!copies_) {
+        arena_->reset();
     }
-    if (!reuse || !copies_) arena_->reset();
     ndirty_ = 0;
     ntouched_ = 0;
     touched_overflow_ = false;

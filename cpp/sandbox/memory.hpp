@@ -13,7 +13,9 @@
 // hundred bytes instead of whole pages. Leaves and kept pages still count
 // against the request's memory limit exactly as if they were copied afresh
 // (once per leaf or page a request writes), so limits do not depend on what
-// ran before. Anonymous memory
+// ran before. What a fork keeps between requests is capped (kMaxKeptBytes,
+// and at most the tenant's own request_memory): past it, the next fork
+// starts afresh and the rest goes back to the kernel. Anonymous memory
 // (brk, mmap, stack) starts as the shared zero page, so it costs nothing
 // until written, yet reads as zeros. Unmapped pages have entry 0 and fault.
 #pragma once
@@ -148,6 +150,18 @@ public:
     // them zero and only forks use them, but they were touched (128 KiB).
     void trim_sealed();
     void fork_from(const Memory& master, bool same_master_as_last_time);
+    // Gives every page, leaf and bookkeeping page this fork holds back to
+    // the kernel (an idle spare Machine). The next fork_from must not be
+    // told same_master: nothing of the last one is kept.
+    void release();
+
+    // Copied pages and leaves a fork keeps for the next request of the same
+    // master: at most this much, and at most the tenant's request_memory.
+    static constexpr uint64_t kMaxKeptBytes = 8ull << 20;
+    // PageCopy entries written since their array was last given back: each
+    // may hold a page of host memory (one 4 KiB page of entries per 128
+    // guest pages, hit once per guest page by a strided writer).
+    static constexpr uint64_t kMaxPageCopies = kMaxKeptBytes >> kPageBits;
 
     void set_limit(uint64_t bytes) { limit_ = bytes; }
     bool oom() const { return oom_; }
@@ -238,6 +252,7 @@ private:
     bool charge_leaf(uint64_t ti);       // charges leaf ti once per request
     void note_touched(uint64_t a);       // a's page is to be restored by the next fork
     void restore_copies(const Memory& master);
+    void forget_page_copies();           // gives copies_' memory back
     uint8_t* write_slow(uint64_t a);
     uintptr_t* own_leaf(uint64_t a);     // leaf for a, copied/created if shared
     uintptr_t* own_entry(uint64_t a);    // its entry in that leaf, marked changed
@@ -279,6 +294,7 @@ private:
     std::vector<uint32_t> touched_;
     uint64_t ntouched_ = 0;
     bool touched_overflow_ = false;
+    uint64_t page_copies_ = 0;  // entries written since copies_ was last given back
     uint64_t gen_ = 1;
     // Some entry was mapped, unmapped or reprotected since the fork: a kept
     // page may no longer be what its PageCopy says (restore_copies checks).
