@@ -23,12 +23,17 @@ std::string hex(uint64_t v) {
     return b;
 }
 
+// A size in MiB, rounded up: a refusal never reads "64 MiB; at most 64 MiB".
+std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20); }
+
 }  // namespace
 
 std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
                      const std::vector<std::string>& argv, bool share_pages) {
     Memory& mem = core.mem;
     if (elf.size() < sizeof(Elf64_Ehdr)) return "not an ELF file (too short)";
+    if (elf.size() > kMaxElfBytes)
+        return "ELF file is " + mib(elf.size()) + " MiB; at most " + mib(kMaxElfBytes) + " MiB";
     Elf64_Ehdr eh;
     std::memcpy(&eh, elf.data(), sizeof eh);
     if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) return "not an ELF file";
@@ -100,6 +105,9 @@ std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
             phdr_addr = p.p_vaddr + (eh.e_phoff - p.p_offset);
     }
     if (exec_hi == 0) return "ELF has no executable segment";
+    if (page_up(exec_hi) - page_down(exec_lo) > Text::kMaxTextBytes)
+        return "executable segments span " + mib(page_up(exec_hi) - page_down(exec_lo)) + " MiB; at most " +
+               mib(Text::kMaxTextBytes) + " MiB of code";
     if (eh.e_entry < exec_lo || eh.e_entry >= exec_hi) return "entry point outside the executable segment";
 
     // Decoder cache over the executable range, decoding from the loaded

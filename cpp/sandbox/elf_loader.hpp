@@ -11,6 +11,11 @@
 
 namespace mtd::sandbox::detail {
 
+// The largest ELF file accepted: the tenant chooses it, and its read-only
+// pages are mapped from a copy of the file rather than charged to
+// init_memory (ElfImage), so its size is bounded here.
+inline constexpr uint64_t kMaxElfBytes = 64ull << 20;
+
 // Loads `elf` into the empty core (its Memory must be attached to an arena)
 // and fills `text`. Sets pc and sp. Returns an error line, empty on success.
 // share_pages: `elf` is a page-aligned read-only mapping that outlives the

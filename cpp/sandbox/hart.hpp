@@ -10,7 +10,9 @@
 
 namespace mtd::sandbox::detail {
 
-enum class Fault : uint8_t { None, Load, Store, Fetch, Illegal, Breakpoint, Misaligned };
+// CodeLimit: the program ran more distinct code than its decoded records
+// may take (Text::kMaxDecodedUnits).
+enum class Fault : uint8_t { None, Load, Store, Fetch, Illegal, Breakpoint, Misaligned, CodeLimit };
 
 struct Hart {
     uint64_t x[33] = {};  // x[32] is the write sink for rd = x0

@@ -238,7 +238,7 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
     // entries get here (text.hpp), so both lengths share one handler.
 op_UNDECODED_1:
 op_UNDECODED_2:
-    t.decode(static_cast<uint64_t>(d - dc));
+    if (__builtin_expect(!t.decode(static_cast<uint64_t>(d - dc)), 0)) FAULT(Fault::CodeLimit, PC);
     left -= d->cnt;
     DISPATCH();
 

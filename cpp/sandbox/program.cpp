@@ -51,7 +51,7 @@ std::shared_ptr<const Program> Program::load(std::span<const uint8_t> elf, const
 
     // Segment pages come from a private file copy of the ELF when the host
     // allows one (pages nobody reads then cost no memory), else are copied.
-    const bool mapped = s.image.create(elf);
+    const bool mapped = elf.size() <= detail::kMaxElfBytes && s.image.create(elf);  // else load_elf refuses it
     if (std::string e = detail::load_elf(mapped ? s.image.bytes() : elf, c, s.text, {}, mapped); !e.empty())
         throw LoadError("load: " + e);
 

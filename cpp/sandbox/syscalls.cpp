@@ -426,6 +426,7 @@ const char* stop_reason(const Core& c, Stop s) {
         case Fault::Illegal: return "illegal instruction";
         case Fault::Breakpoint: return "breakpoint (ebreak)";
         case Fault::Misaligned: return "misaligned atomic access";
+        case Fault::CodeLimit: return "decoded-code limit exceeded (32 MiB of records: 4 MiB of distinct code run)";
         case Fault::None: break;
     }
     return "fault";

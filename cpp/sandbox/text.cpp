@@ -187,15 +187,18 @@ void Text::fill(uint64_t u) const {
     }
 }
 
-void Text::decode(uint64_t slot) const {
+bool Text::decode(uint64_t slot) const {
     std::lock_guard<std::mutex> lock(mu_);
     const uint64_t u = slot / kUnitSlots;
-    if (slot >= nslots || unit_done(u)) return;  // another thread was first
+    if (slot >= nslots || unit_done(u)) return true;  // another thread was first
     // The run of units that u's trailing block falls through, each into the
     // next, up to one that is decoded or ends its last block itself.
     uint64_t last = u;
     while (runs_on(last) && !unit_done(last + 1)) ++last;
+    if (decoded_ + (last + 1 - u) > kMaxDecodedUnits) return false;
+    decoded_ += last + 1 - u;
     for (uint64_t v = last + 1; v-- > u;) fill(v);
+    return true;
 }
 
 void Text::decode_all() const {
@@ -206,6 +209,7 @@ void Text::forget() {
     std::lock_guard<std::mutex> lock(mu_);
     madvise(slots_, map_bytes_, MADV_DONTNEED);  // private anonymous: reads as zeros again
     put_sentinels();
+    decoded_ = 0;
 }
 
 uint64_t Text::decoded_units() const {

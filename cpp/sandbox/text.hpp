@@ -39,6 +39,13 @@ namespace mtd::sandbox::detail {
 class Text {
 public:
     static constexpr uint64_t kUnitSlots = 256;
+    // Host memory a program's records may take: 16 bytes per 2-byte slot,
+    // so a unit is 4 KiB of records for 512 bytes of code. The tenant
+    // chooses its text, so both its size (elf_loader.cpp refuses more) and
+    // what it decodes are capped; past the cap, decoding a new unit fails
+    // and the run faults (Fault::CodeLimit).
+    static constexpr uint64_t kMaxTextBytes = 16ull << 20;
+    static constexpr uint64_t kMaxDecodedUnits = (32ull << 20) / (kUnitSlots * 16);
 
     Text() = default;
     ~Text();
@@ -58,8 +65,9 @@ public:
     const Decoded* slots() const { return slots_; }
 
     // OP_UNDECODED's slow path: decodes the unit holding `slot` (and the
-    // units its last basic block runs into). Thread-safe.
-    void decode(uint64_t slot) const;
+    // units its last basic block runs into). Thread-safe. False if that
+    // would pass kMaxDecodedUnits: nothing was decoded.
+    bool decode(uint64_t slot) const;
     // Decodes everything, as an eager cache would (tests compare the two).
     void decode_all() const;
     // Returns every record's memory to the kernel; they decode again when
@@ -82,6 +90,7 @@ private:
     std::vector<const uint8_t*> pages_;
     std::vector<std::pair<uint64_t, Native>> natives_;  // (slot, builtin), sorted by slot
     mutable std::mutex mu_;
+    mutable uint64_t decoded_ = 0;  // units filled since init or forget(), under mu_
 };
 
 }  // namespace mtd::sandbox::detail
