@@ -4,6 +4,7 @@
 #include "sandbox/machine.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 
 #include "common/hot_path.hpp"
@@ -174,7 +175,8 @@ bool Machine::State::run_slice(const RequestView& request, Response& out, RunRes
                               static_cast<unsigned long long>(c.hart.pc));
                 return finish(r, Outcome::Fault, reason);
             }
-            out.status = static_cast<int>(static_cast<int64_t>(x[10]));
+            // Saturated, not truncated: 2^32 + 204 must not become 204.
+            out.status = static_cast<int>(std::clamp<int64_t>(static_cast<int64_t>(x[10]), INT_MIN, INT_MAX));
             c.retire_ecall();
             return finish(r, Outcome::Responded, "");
         }

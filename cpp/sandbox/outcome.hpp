@@ -14,6 +14,7 @@ enum class Outcome : uint8_t {
     Fault,             // bad memory access, illegal instruction, bad jump
     ResponseTooLarge,  // respond() asked for more than response_bytes
     NoResponse,        // the guest exited during a request without answering
+    BadResponse,       // refused by the server: the answer would break HTTP framing
     Overloaded,        // shed by the server: too many long requests in flight
 };
 
@@ -30,6 +31,7 @@ constexpr int http_status(Outcome o) {
         case Outcome::MemoryExhausted: return 507;
         case Outcome::ResponseTooLarge: return 502;
         case Outcome::NoResponse: return 502;
+        case Outcome::BadResponse: return 502;
         case Outcome::Overloaded: return 503;
         default: return 500;
     }
@@ -45,6 +47,7 @@ constexpr const char* outcome_name(Outcome o) {
         case Outcome::Fault: return "fault";
         case Outcome::ResponseTooLarge: return "response_too_large";
         case Outcome::NoResponse: return "no_response";
+        case Outcome::BadResponse: return "bad_response";
         case Outcome::Overloaded: return "overloaded";
     }
     return "unknown";

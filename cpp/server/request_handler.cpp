@@ -8,6 +8,7 @@
 
 #include "common/hot_path.hpp"
 #include "common/monotonic_ns.hpp"
+#include "server/response_check.hpp"
 
 namespace mtd::server {
 namespace {
@@ -46,17 +47,25 @@ const char* reason_phrase(int status) {
 
 std::string_view view(h2o_iovec_t v) { return {v.base ? v.base : "", v.len}; }
 
+// The method as the client sent it: what the client frames the response by.
+RequestKind kind_of(const h2o_req_t* req) { return request_kind(view(req->input.method)); }
+
 // Prepares a complete response: everything but the final h2o_send, so the
 // caller can stop its clock at the moment the response is handed to H2O.
 // Status line, content type and body are copied into the request's pool
 // because the buffers they come from are reused by the next request before
-// H2O has necessarily written this one out.
+// H2O has necessarily written this one out. Framing is decided here, from
+// the request and the status alone (response_check.hpp): H2O 2.2.5 writes
+// Content-Length whenever res.content_length is set, whatever the status,
+// and with it unset adds nothing for 1xx, 204, 304 and HEAD.
 MTD_HOT_PATH
 h2o_iovec_t prepare(h2o_req_t* req, int status, std::string_view content_type, std::string_view body) {
     static h2o_generator_t generator = {nullptr, nullptr};
+    const RequestKind kind = kind_of(req);
     req->res.status = status;
     req->res.reason = reason_phrase(status);
-    req->res.content_length = body.size();
+    const size_t length = content_length_field(status, kind, body.size());
+    req->res.content_length = length == kNoContentLength ? SIZE_MAX : length;
     if (!content_type.empty()) {
         char* ct = static_cast<char*>(h2o_mem_alloc_pool(&req->pool, content_type.size()));
         std::memcpy(ct, content_type.data(), content_type.size());
@@ -64,7 +73,7 @@ h2o_iovec_t prepare(h2o_req_t* req, int status, std::string_view content_type, s
     }
     h2o_start_response(req, &generator);
     h2o_iovec_t buf{nullptr, 0};
-    if (body.empty() || h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"))) return buf;
+    if (body.empty() || !sends_content(status, kind)) return buf;
     buf.base = static_cast<char*>(h2o_mem_alloc_pool(&req->pool, body.size()));
     buf.len = body.size();
     std::memcpy(buf.base, body.data(), body.size());
@@ -78,16 +87,6 @@ void hand_over(h2o_req_t* req, h2o_iovec_t buf) {
 
 void send(h2o_req_t* req, int status, std::string_view content_type, std::string_view body) {
     hand_over(req, prepare(req, status, content_type, body));
-}
-
-// The guest controls status and content type; refuse what would corrupt
-// the HTTP framing (informational statuses, CR/LF in a header value).
-MTD_HOT_PATH
-const char* check_guest_response(const sandbox::Response& r) {
-    if (r.status < 200 || r.status > 599) return "guest answered an invalid HTTP status";
-    for (unsigned char c : r.content_type)
-        if ((c < 0x20 && c != '\t') || c == 0x7f) return "guest content type has control characters";
-    return nullptr;
 }
 
 // The Host header as sent, or empty. Without one H2O fills in the name of
@@ -289,9 +288,11 @@ void RequestHandler::complete(h2o_req_t* req, const tenants::Tenant& tenant, con
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, nullptr, H2O_STRLIT("1"));
         status = sandbox::http_status(result.outcome);
         body = prepare_error(req, status, sandbox::outcome_name(result.outcome), result.reason);
-    } else if (const char* bad = check_guest_response(response)) {
-        status = 502;
-        body = prepare_error(req, status, "bad_response", bad);
+    } else if (const char* bad = check_guest_response(response.status, response.content_type, response.body.size(),
+                                                        kind_of(req))) {
+        slot.count_failure(sandbox::Outcome::BadResponse);
+        status = sandbox::http_status(sandbox::Outcome::BadResponse);
+        body = prepare_error(req, status, sandbox::outcome_name(sandbox::Outcome::BadResponse), bad);
     } else {
         status = response.status;
         body = prepare(req, status, response.content_type, response.body);
@@ -387,6 +388,15 @@ void RequestHandler::finish(h2o_req_t* req, stats::Slot& slot, int status, uint6
     slot.in_flight.add(-1);
     hand_over(req, body);
 }
+
+// An error's reason travels as content framed by Content-Length (and its
+// one header is ours), so no reason can break framing as long as no error
+// status is one that has no content.
+static_assert([] {
+    for (int o = 0; o <= static_cast<int>(sandbox::Outcome::Overloaded); ++o)
+        if (status_has_no_content(sandbox::http_status(static_cast<sandbox::Outcome>(o)))) return false;
+    return true;
+}());
 
 h2o_iovec_t RequestHandler::prepare_error(h2o_req_t* req, int status, std::string_view name, const char* reason) {
     error_buf_.assign("mtd: ");
