@@ -151,7 +151,7 @@ std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
     // AT_RANDOM seeds the guest's stack canary and pointer guard: fresh per
     // load (every request of a load forks the same snapshot, so shares it).
     uint8_t random[16] = {};
-    if (getrandom(random, sizeof random, 0) != sizeof random) return "no entropy for AT_RANDOM";
+    if (!kFrozenHost && getrandom(random, sizeof random, 0) != sizeof random) return "no entropy for AT_RANDOM";
     sp -= 16;
     const uint64_t random_addr = sp;
     mem.write_bytes(sp, random, 16);

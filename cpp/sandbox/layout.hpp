@@ -24,6 +24,15 @@ inline constexpr uint64_t kMmapEnd = 0xE000'0000;
 inline constexpr uint64_t kStackTop = 0xF000'0000;
 inline constexpr uint64_t kStackSize = 8ull << 20;
 
+// The fuzz targets (cpp/fuzz) run each input twice and compare everything
+// the guest can observe, so in their build the host's clocks and entropy
+// stand still (syscalls.cpp, elf_loader.cpp). Never set in a server build.
+#ifdef MTD_FUZZ_BUILD
+inline constexpr bool kFrozenHost = true;
+#else
+inline constexpr bool kFrozenHost = false;
+#endif
+
 inline constexpr uint64_t page_down(uint64_t a) { return a & ~kPageMask; }
 inline constexpr uint64_t page_up(uint64_t a) { return (a + kPageMask) & ~kPageMask; }
 

@@ -108,6 +108,8 @@ ExitResult run_to_exit(std::span<const uint8_t> elf, const std::vector<std::stri
         c.retire_ecall(call.work);
     }
     r.instructions = c.hart.instret;
+    std::copy(c.hart.x, c.hart.x + 32, r.x.begin());
+    std::copy(c.hart.f, c.hart.f + 32, r.f.begin());  // its own: nothing here forks
     r.decoded_units = text.decoded_units();
     r.text_units = text.code_units();
     return r;

@@ -1,6 +1,7 @@
 // Runs a static RISC-V ELF like a plain process (the way qemu-riscv64 does)
 // until it exits: used by the differential tests against qemu and by tools.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -17,6 +18,9 @@ struct ExitResult {
     std::string stdout_data;
     std::string stderr_data;
     uint64_t instructions = 0;
+    // The hart's registers where it stopped (x0..x31; f0..f31 as bits).
+    std::array<uint64_t, 32> x{};
+    std::array<uint64_t, 32> f{};
     // Decoder cache units (text.hpp) decoded by the end, out of text_units.
     uint64_t decoded_units = 0;
     uint64_t text_units = 0;

@@ -129,6 +129,11 @@ bool guest_clock(const Core& c, uint64_t id, int64_t out[2]) {
         REALTIME_COARSE = 5, MONOTONIC_COARSE = 6, BOOTTIME = 7, REALTIME_ALARM = 8, BOOTTIME_ALARM = 9,
     };
     struct timespec ts;
+    if (kFrozenHost && id != PROCESS_CPUTIME && id != THREAD_CPUTIME) {
+        const bool known = id <= BOOTTIME_ALARM;
+        if (known) out[0] = 1, out[1] = 0;
+        return known;
+    }
     switch (id) {
         case REALTIME: case REALTIME_COARSE: case REALTIME_ALARM:
             if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return false;
@@ -168,7 +173,8 @@ int64_t do_getrandom(Core& c, SysCall& call, uint64_t buf, uint64_t len, uint64_
     uint8_t bytes[256];
     for (uint64_t done = 0; done < len;) {
         const size_t want = std::min<uint64_t>(sizeof bytes, len - done);
-        const ssize_t got = getrandom(bytes, want, 0);
+        const ssize_t got = kFrozenHost ? static_cast<ssize_t>(want) : getrandom(bytes, want, 0);
+        if (kFrozenHost) std::memset(bytes, 0x5a, want);
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) return done ? static_cast<int64_t>(done) : err(EAGAIN);
         if (!put(c, buf + done, bytes, static_cast<uint64_t>(got))) return err(EFAULT);
@@ -183,9 +189,9 @@ int64_t do_mmap(Core& c, SysCall& call, uint64_t addr, uint64_t len, uint64_t pr
     if (!(flags & MAP_ANONYMOUS)) return err(fd < 0 ? EBADF : ENODEV);  // no files here
     if (len == 0 || len > kMmapEnd - kMmapBase) return err(len ? ENOMEM : EINVAL);
     len = page_up(len);
-    if (!afford(call, page_units(len))) return 0;  // the entries it maps (and checks are free)
     Memory& m = c.mem;
     uint64_t at;
+    uint64_t searched = 0;  // pages a search for free space walked past
     if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
         if (addr & kPageMask) return err(EINVAL);
         if (addr < kMmapBase || addr + len > kMmapEnd) return err(ENOMEM);
@@ -196,19 +202,21 @@ int64_t do_mmap(Core& c, SysCall& call, uint64_t addr, uint64_t len, uint64_t pr
         if (addr >= kMmapBase && addr + len <= kMmapEnd && m.is_free(addr, len)) {
             at = addr;
         } else {
-            const uint64_t hint = m.layout.mmap_hint;
+            // The search is charged as the pages from the hint to what it
+            // found (wrapping), or the whole area: an upper bound on what it
+            // looked at (it skips leaves), and the same whatever this
+            // Machine ran before, like everything a guest can observe.
+            const uint64_t hint = m.layout.mmap_hint >= kMmapBase && m.layout.mmap_hint < kMmapEnd
+                                      ? m.layout.mmap_hint : kMmapBase;
             at = m.find_free(len, kMmapBase, kMmapEnd, hint);
-            // The search, charged after the fact as the pages from the hint
-            // to what it found (wrapping), or the whole area: an upper bound
-            // on what it looked at (it skips leaves), and the same whatever
-            // this Machine ran before, as everything a guest can observe.
-            const uint64_t from = hint >= kMmapBase && hint < kMmapEnd ? hint : kMmapBase;
-            const uint64_t span = !at ? kMmapEnd - kMmapBase
-                                  : at >= from ? at - from : (kMmapEnd - from) + (at - kMmapBase);
-            call.work += span >> kPageBits;
-            if (!at) return err(ENOMEM);
+            searched = !at ? kMmapEnd - kMmapBase
+                           : at >= hint ? at - hint : (kMmapEnd - hint) + (at - kMmapBase);
         }
     }
+    // The search (host work already done, bounded by the area) and the
+    // entries to map: charged before anything changes.
+    if (!afford(call, page_units(searched) + (at ? page_units(len) : 0))) return 0;
+    if (!at) return err(ENOMEM);
     if (!m.map_anon(at, len, prot & 7)) return err(ENOMEM);
     if (!(flags & MAP_FIXED)) m.layout.mmap_hint = at + len;
     return static_cast<int64_t>(at);
