@@ -309,7 +309,9 @@ py::dict report_dict(loadgen::LoadGenerator& g) {
 PYBIND11_MODULE(_core, m) {
     m.doc() = "mtd native engine: RISC-V sandbox and the H2O-based multi-tenant HTTP server";
 
-    py::register_exception<sandbox::LoadError>(m, "LoadError", PyExc_RuntimeError);
+    auto load_error = py::register_exception<sandbox::LoadError>(m, "LoadError", PyExc_RuntimeError);
+    // A load the routing refuses is a failed load too, with its own type.
+    py::register_exception<tenants::RoutingConflict>(m, "RoutingConflict", load_error.ptr());
 
     py::class_<sandbox::Limits>(m, "Limits")
         .def(py::init<>())

@@ -19,6 +19,17 @@ DEFAULT_LIMITS = {
 }
 
 
+# The most a tenant.toml may ask for: the server's memory and CPU are shared,
+# and a folder's own file must not be able to claim all of them.
+MAX_LIMITS = {
+    "request_instructions": 1_000_000_000,
+    "init_instructions": 20_000_000_000,
+    "request_memory": 1 << 30,
+    "init_memory": 1 << 30,
+    "response_bytes": 64 << 20,
+}
+
+
 class TenantConfigError(ValueError):
     """A tenant folder or tenant.toml that cannot be used, with the reason."""
 
@@ -77,6 +88,9 @@ def _apply_toml(spec: TenantSpec, path: Path) -> None:
             )
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise TenantConfigError(f"{path}: limit '{key}' must be a positive integer")
+        if value > MAX_LIMITS[key]:
+            raise TenantConfigError(f"{path}: limit '{key}' = {value:,} is over the server's "
+                                    f"maximum of {MAX_LIMITS[key]:,}")
         spec.limits[key] = value
 
 
@@ -94,10 +108,43 @@ def discover_tenants(root: Path) -> tuple[list[TenantSpec], list[TenantConfigErr
             specs.append(load_tenant(directory))
         except TenantConfigError as e:
             errors.append(e)
-    defaults = [s.name for s in specs if s.default]
-    if len(defaults) > 1:
-        errors.append(TenantConfigError(f"several default tenants ({', '.join(defaults)}); "
-                                        f"using {defaults[0]}"))
-        for spec in specs:
-            spec.default = spec.name == defaults[0]
+    errors.extend(_refuse_contested_routes(specs))
     return specs, errors
+
+
+def normalize_host(host: str) -> str:
+    """The form routing compares (cpp/tenants/registry.cpp normalize_host):
+    lower case, no port, no trailing dot."""
+    host = host.lower()
+    if host.startswith("["):
+        host = host[:host.find("]") + 1] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.split(":")[0]
+    return host[:-1] if host.endswith(".") else host
+
+
+def _refuse_contested_routes(specs: list[TenantSpec]) -> list[TenantConfigError]:
+    """A host claimed by several tenants, or the default claimed by several,
+    goes to none of them: neither the order of names nor which build ends
+    first may decide who takes the traffic of another. Each claimant keeps
+    its other hosts and gets an error naming the rest. (Once serving, a
+    tenant keeps its hosts: the server refuses a later claim, registry.cpp.)"""
+    claims: dict[str, list[TenantSpec]] = {}
+    for spec in specs:
+        for host in dict.fromkeys(normalize_host(h) for h in spec.hosts):
+            claims.setdefault(host, []).append(spec)
+    errors = []
+    for host, claimants in claims.items():
+        if len(claimants) > 1:
+            names = ", ".join(s.name for s in claimants)
+            errors.append(TenantConfigError(f"host '{host}' is claimed by several tenants ({names}); "
+                                            f"none of them serves it"))
+            for spec in claimants:
+                spec.hosts = [h for h in spec.hosts if normalize_host(h) != host]
+    defaults = [s for s in specs if s.default]
+    if len(defaults) > 1:
+        errors.append(TenantConfigError(f"several tenants ask to be the default "
+                                        f"({', '.join(s.name for s in defaults)}); none of them is"))
+        for spec in defaults:
+            spec.default = False
+    return errors

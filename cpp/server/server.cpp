@@ -87,6 +87,7 @@ void Server::stop() {
 uint64_t Server::load_tenant(const std::string& name, std::span<const uint8_t> elf,
                              const std::vector<std::string>& hosts, const sandbox::Limits& limits,
                              bool is_default) {
+    registry_.check_routes(name, hosts, is_default);  // before the cost of a load
     // on_init may run for seconds (its budget is 2,000,000,000 instructions):
     // it must not take a core from the workers.
     auto program = run_at_low_priority([&] { return sandbox::Program::load(elf, limits, log_sink(name)); });

@@ -1,5 +1,7 @@
 #include "tenants/registry.hpp"
 
+#include <algorithm>
+
 namespace mtd::tenants {
 
 std::string_view normalize_host(std::string_view host, std::string& buf) {
@@ -30,18 +32,47 @@ const Tenant* RoutingTable::find(std::string_view host) const {
 Registry::Registry(size_t worker_count)
     : worker_count_(worker_count ? worker_count : 1), table_(std::make_shared<RoutingTable>()) {}
 
+namespace {
+
+std::vector<std::string> normalized_hosts(const std::vector<std::string>& hosts) {
+    std::vector<std::string> out;
+    std::string buf;
+    for (const auto& h : hosts) {
+        std::string n(normalize_host(h, buf));
+        if (!n.empty()) out.push_back(std::move(n));
+    }
+    return out;
+}
+
+}  // namespace
+
+void Registry::check_routes(const std::string& name, const std::vector<std::string>& hosts, bool is_default) const {
+    const std::vector<std::string> normalized = normalized_hosts(hosts);
+    std::lock_guard lock(mu_);
+    check_routes_locked(name, normalized, is_default);
+}
+
+void Registry::check_routes_locked(const std::string& name, const std::vector<std::string>& normalized,
+                                   bool is_default) const {
+    for (const auto& [other, t] : tenants_) {
+        if (other == name) continue;
+        for (const auto& h : normalized)
+            if (std::find(t->hosts.begin(), t->hosts.end(), h) != t->hosts.end())
+                throw RoutingConflict("host '" + h + "' is already served by tenant '" + other + "'");
+    }
+    if (is_default && !default_name_.empty() && default_name_ != name)
+        throw RoutingConflict("tenant '" + default_name_ + "' is already the default");
+}
+
 void Registry::publish(const std::string& name, const std::vector<std::string>& hosts, bool is_default,
                        std::shared_ptr<const sandbox::Program> program) {
     auto t = std::make_shared<Tenant>();
     t->name = name;
-    std::string buf;
-    for (const auto& h : hosts) {
-        std::string n(normalize_host(h, buf));
-        if (!n.empty()) t->hosts.push_back(std::move(n));
-    }
+    t->hosts = normalized_hosts(hosts);
     t->program = std::move(program);
 
     std::lock_guard lock(mu_);
+    check_routes_locked(name, t->hosts, is_default);  // again: another load may have won meanwhile
     TenantState state = state_for_locked(name);
     pending_.erase(name);
     t->stats = std::move(state.stats);
@@ -109,7 +140,7 @@ void Registry::rebuild_locked() {
     auto table = std::make_shared<RoutingTable>();
     for (const auto& [name, t] : tenants_) {
         table->tenants_.push_back(t);
-        for (const auto& h : t->hosts) table->by_host_.emplace(h, t.get());  // first wins
+        for (const auto& h : t->hosts) table->by_host_.emplace(h, t.get());  // one tenant per host: publish checks
         if (name == default_name_) table->default_ = t.get();
     }
     table->generation_ = generation_.load(std::memory_order_relaxed) + 1;

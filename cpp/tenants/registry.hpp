@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -65,14 +66,22 @@ private:
     uint64_t generation_ = 0;
 };
 
+// A tenant asked for a host another tenant serves, or to be the default
+// while another is: it would take the other's traffic. what() names both.
+struct RoutingConflict : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 class Registry {
 public:
     explicit Registry(size_t worker_count);
 
-    // Adds tenant `name`, or replaces its program and hosts (hot swap).
-    // is_default makes it the default tenant; the latest tenant published
-    // with is_default wins. A host claimed by two tenants goes to the one
-    // whose name sorts first.
+    // Throws RoutingConflict if publishing `name` with these hosts (or as
+    // the default) would take a host or the default from another tenant:
+    // what a tenant serves is never handed to another by a later publish.
+    void check_routes(const std::string& name, const std::vector<std::string>& hosts, bool is_default) const;
+    // Adds tenant `name`, or replaces its program and hosts (hot swap), after
+    // check_routes (throws RoutingConflict). is_default makes it the default.
     void publish(const std::string& name, const std::vector<std::string>& hosts, bool is_default,
                  std::shared_ptr<const sandbox::Program> program);
     // Returns false if there was no such tenant.
@@ -93,6 +102,8 @@ public:
     size_t worker_count() const { return worker_count_; }
 
 private:
+    void check_routes_locked(const std::string& name, const std::vector<std::string>& normalized,
+                             bool is_default) const;
     void rebuild_locked();
     TenantState state_for_locked(const std::string& name);
 
