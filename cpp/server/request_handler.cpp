@@ -160,6 +160,7 @@ int on_req(h2o_handler_t*, h2o_req_t* req) {
 }
 
 constexpr std::string_view kVanillaPath = "/_mtd/vanilla";
+constexpr size_t kKeptResponseBytes = 1 << 20;
 constexpr std::string_view kErrorType = "text/plain; charset=utf-8";
 
 }  // namespace
@@ -273,6 +274,10 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
         result = {sandbox::Outcome::Overloaded, "too many long-running requests on this worker; retry later", 0};
     }
     complete(req, tenant, result, response_, t0, sandbox_ns);
+    // H2O has its own copy now. The buffers are kept for the next request,
+    // but not at the size of the largest answer any tenant ever gave.
+    if (response_.body.capacity() > kKeptResponseBytes) std::string().swap(response_.body);
+    if (response_.content_type.capacity() > kKeptResponseBytes) std::string().swap(response_.content_type);
 }
 
 MTD_HOT_PATH
