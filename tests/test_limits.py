@@ -20,6 +20,7 @@ GUEST_TENANTS = Path(__file__).resolve().parent / "guest_tenants"
 # path -> (status, start of the body, error counter that must move)
 ATTACKS = {
     "/loop": (504, "mtd: budget: instruction budget exhausted", "budget"),
+    "/long-block": (504, "mtd: budget: instruction budget exhausted", "budget"),
     "/print-flood": (504, "mtd: budget: instruction budget exhausted", "budget"),
     "/malloc": (507, "mtd: memory: memory limit exceeded", "memory"),
     "/brk": (507, "mtd: memory: memory limit exceeded", "memory"),

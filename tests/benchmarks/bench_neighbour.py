@@ -42,6 +42,8 @@ GUEST_TENANTS = ROOT / "tests" / "guest_tenants"
 TENANT_ATTACKS = {
     "control: well-behaved": "/ok",  # the same request rate, nothing hostile
     "infinite loop": "/loop",
+    "long straight-line block": "/long-block",
+    "page grower (8 MiB new)": "/page-grower",
     "print flood": "/print-flood",
     "deep recursion": "/recursion",
     "malloc bomb": "/malloc",

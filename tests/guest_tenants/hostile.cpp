@@ -1,6 +1,8 @@
 // A tenant that misbehaves on request: the path picks the attack. Used by
 // the tests (tests/test_limits.py) to trip every limit and fault path of the
 // sandbox, and by tests/benchmarks/bench_neighbour.py as the attacker.
+#include <sys/mman.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -117,7 +119,26 @@ static void unsupported_syscalls() {
     mtd_respond(200, "text/plain", 10, reply, h + len + 1);
 }
 
+// One straight-line block of a million instructions (2 MiB of code), and a
+// loop that keeps entering it: the shape that once ran millions of
+// instructions past the budget and the time slice.
+extern "C" void long_block();
+__asm__(".text\n.globl long_block\nlong_block:\n.rept 1000000\nc.addi t1, 1\n.endr\nret\n");
+
+// 8 MiB of pages no earlier request wrote, somewhere in a 256 MiB region:
+// the shape that once made a worker keep every page any request copied.
+static char *grow_region;
+static void grow_pages() {
+    unsigned long window = 0;
+    raw_syscall(278, reinterpret_cast<long>(&window), sizeof window, 0);  // getrandom
+    char *base = grow_region + (window % 31) * (8ul << 20);
+    touch(base, 8ul << 20);
+    ok("grew\n");
+}
+
 int main() {
+    // Untouched: zero pages until written, costing nothing but page tables.
+    grow_region = static_cast<char *>(mmap(nullptr, 256ul << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     if (mtd_ready() != 0) return 0;  // nothing to attack outside mtd
     size_t n = mtd_request_field(MTD_FIELD_PATH, path, sizeof path - 1);
     path[n < sizeof path ? n : sizeof path - 1] = '\0';
@@ -127,6 +148,8 @@ int main() {
 
     if (is("/ok")) ok("fine\n");
     if (is("/loop")) for (volatile int i = 0;; i = i + 1) {}
+    if (is("/long-block")) for (;;) long_block();
+    if (is("/page-grower")) grow_pages();
     if (is("/recursion")) std::exit(static_cast<int>(recurse(0)));
     if (is("/malloc")) for (;;) { char *p = (char *)std::malloc(1 << 20); if (!p) ok("malloc gave up\n"); touch(p, 1 << 20); }
     if (is("/brk")) {
