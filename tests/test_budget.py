@@ -160,3 +160,36 @@ def test_system_call_work_is_charged_to_the_budget(tmp_path):
     assert stopped["outcome"] == "budget"
     assert stopped["instructions"] <= 3 * pages
     assert len(stopped["stdout"]) == 65536  # one round, then the next mmap could not be paid for
+
+
+INDIVISIBLE = r"""
+#include <string.h>
+#include <sys/mman.h>
+#include "mtd_guest.h"
+
+static char big[4 << 20], body[1 << 20], path[16];
+
+int main(void) {
+    mtd_ready();
+    mtd_request_field(MTD_FIELD_PATH, path, sizeof path - 1);
+    if (path[1] == 'm') memset(big, 1, sizeof big);                            /* a builtin: 512 Ki units */
+    if (path[1] == 's') mmap(0, 1l << 30, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);  /* 256 Ki */
+    if (path[1] == 'b') mtd_request_field(MTD_FIELD_BODY, body, sizeof body);  /* 128 Ki */
+    mtd_respond(200, "text/plain", 10, "done", 4);
+}
+"""
+
+
+@pytest.mark.parametrize("path", ["/memset", "/syscall", "/body"])
+def test_indivisible_work_never_runs_in_the_first_slice(tmp_path, path):
+    """A builtin, a system call or a request-field copy that costs more than
+    a slice cannot be split. It never runs in the first slice (the one on
+    the worker's event loop, where neighbours wait): it waits for the next
+    slice, which the server runs on the long-request thread."""
+    program = load(compile_guest(tmp_path, "indivisible", INDIVISIBLE), 2_000_000)
+    result = _core.Machine().request(program, path=path, body="x" * (1 << 20), slice_instructions=25_000)
+    assert result["outcome"] == "responded", result
+    assert result["slices"][0] <= 25_000 + MAX_OVERSHOOT, result["slices"]
+    assert max(result["slices"]) > 100_000  # then it ran whole, on the budget
+    whole = _core.Machine().request(program, path=path, body="x" * (1 << 20))
+    assert whole["instructions"] == result["instructions"]  # slicing changes nothing observable

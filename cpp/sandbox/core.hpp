@@ -37,9 +37,11 @@ struct SysEnv {
     virtual int64_t input(uint8_t* dst, uint64_t n) = 0;      // fd 0; <0 = -errno
 };
 
-// Budget: Continue, but the call's work would cost more than `budget`, so
-// it did nothing (the run ends as out of budget, at the ecall).
-enum class SysAction : uint8_t { Continue, Exit, Abort, Budget };
+// Budget: the call's work would cost more than `budget`, so it did nothing
+// (the run ends as out of budget, at the ecall). Later: it did nothing
+// because its work does not fit in the time slice (SysCall::slice); the
+// ecall runs again at the start of the next one.
+enum class SysAction : uint8_t { Continue, Exit, Abort, Budget, Later };
 
 // One system call's accounting. A call's work is charged to the
 // instruction budget like a native's (natives.hpp): 1 per 8 bytes copied,
@@ -48,9 +50,13 @@ enum class SysAction : uint8_t { Continue, Exit, Abort, Budget };
 // (at most one entry per page of the mmap area) is charged after it.
 struct SysCall {
     uint64_t budget = ~0ull;  // instructions the caller can pay for work
+    // What is left of the time slice, when the call may wait for the next
+    // one: work past it makes the call do nothing and return Later.
+    uint64_t slice = ~0ull;
     uint64_t work = 0;        // what the call charged: pass to retire_ecall
     int exit_code = 0;        // for Exit and Abort
     bool over_budget = false; // set by a charge the budget could not pay
+    bool later = false;       // set by a charge the slice could not hold
 };
 
 // Handles the Linux system call in a7 (a0..a5 arguments, result in a0).

@@ -27,7 +27,10 @@ struct Machine::State final : detail::SysEnv {
     uint64_t first_instret = 0;  // instret when the request started
     uint64_t limit = 0;          // instret at which its budget is exhausted
 
-    bool run_slice(const RequestView& request, Response& out, RunResult& r);
+    // first: the request's first slice, which the server runs on its
+    // worker's event loop (start()); later ones run on the long-request
+    // thread (resume()).
+    bool run_slice(const RequestView& request, Response& out, RunResult& r, bool first);
     // Sets r to how the request ended; true, for run_slice to return.
     bool finish(RunResult& r, Outcome o, const char* why) const {
         r = {o, why, core.hart.instret - first_instret};
@@ -95,11 +98,11 @@ bool Machine::start(const Program& program, const RequestView& request, Response
 
     s.first_instret = c.hart.instret;
     s.limit = s.first_instret + program.limits().request_instructions;
-    return s.run_slice(request, out, result);
+    return s.run_slice(request, out, result, true);
 }
 
 bool Machine::resume(const RequestView& request, Response& out, RunResult& result) {
-    return state_->run_slice(request, out, result);
+    return state_->run_slice(request, out, result, false);
 }
 
 void Machine::recycle() {
@@ -121,7 +124,7 @@ RunResult Machine::handle(const Program& program, const RequestView& request, Re
 // (false). A slice ends at a block entry or right after an ecall, where
 // the hart holds the whole state, so the next slice just carries on.
 MTD_HOT_PATH
-bool Machine::State::run_slice(const RequestView& request, Response& out, RunResult& r) {
+bool Machine::State::run_slice(const RequestView& request, Response& out, RunResult& r, bool first) {
     detail::Core& c = core;
     const Limits& lim = program->limits();
     // Saturating: Slice::whole() asks for ~0 of everything.
@@ -137,6 +140,12 @@ bool Machine::State::run_slice(const RequestView& request, Response& out, RunRes
         return now - clock_start >= slice.nanos;
     };
     c.mem.start_slice(slice.pages);
+    // Work that cannot be split (a builtin's or a system call's) and does
+    // not fit in what is left of the slice waits for the next slice. If
+    // nothing else ran in this slice it could never fit: it runs now, on the
+    // budget alone, except in the first slice, which runs on the worker's
+    // event loop: it waits too, and runs on the long-request thread.
+    auto must_fit_slice = [&] { return c.hart.instret != slice_start || first; };
 
     for (;;) {
         const detail::Stop stop = c.run(slice_end);
@@ -146,9 +155,9 @@ bool Machine::State::run_slice(const RequestView& request, Response& out, RunRes
                 if (c.hart.instret < limit) {
                     if (c.mem.slice_spent()) return false;  // the page quota ended the slice
                     if (slice_end < limit) {
-                        // No progress: a builtin that costs more than a slice
-                        // (natives.hpp) waits at its entry; let it use the budget.
-                        if (c.hart.instret != slice_start) return false;
+                        // A builtin that costs more than the slice has left
+                        // (natives.hpp) waits at its entry.
+                        if (must_fit_slice()) return false;
                         slice_end = limit;
                         continue;
                     }
@@ -186,6 +195,7 @@ bool Machine::State::run_slice(const RequestView& request, Response& out, RunRes
             const uint64_t n = std::min<uint64_t>(x[12], v.size());
             work = n / 8;
             if (work >= limit - c.hart.instret) return finish(r, Outcome::BudgetExhausted, "instruction budget exhausted");
+            if (work >= slice_end - std::min(slice_end, c.hart.instret) && must_fit_slice()) return false;
             if (x[10] > MTD_FIELD_BODY) {
                 x[10] = static_cast<uint64_t>(-22);  // -EINVAL
             } else if (n && !c.mem.write_bytes(x[11], v.data(), n)) {
@@ -203,7 +213,9 @@ bool Machine::State::run_slice(const RequestView& request, Response& out, RunRes
         } else {
             detail::SysCall call;
             call.budget = limit - c.hart.instret - 1;  // what is left after the ecall itself
+            if (must_fit_slice()) call.slice = slice_end - std::min(slice_end, c.hart.instret + 1);
             const detail::SysAction act = detail::linux_syscall(c, *this, call);
+            if (act == detail::SysAction::Later) return false;
             if (act == detail::SysAction::Exit) return finish(r, Outcome::NoResponse, "guest exited without responding");
             if (act == detail::SysAction::Abort) {
                 std::snprintf(reason, sizeof reason, "abort (signal %d) at pc 0x%llx", call.exit_code - 128,

@@ -42,6 +42,10 @@ bool afford(SysCall& call, uint64_t units) {
         call.over_budget = true;
         return false;
     }
+    if (units > call.slice - std::min(call.slice, call.work)) {
+        call.later = true;
+        return false;
+    }
     call.work += units;
     return true;
 }
@@ -415,7 +419,9 @@ SysAction linux_syscall(Core& c, SysEnv& env, SysCall& call) {
         case SYS_sysinfo: ret = err(ENOSYS); break;
         default: break;
     }
-    if (call.over_budget) return SysAction::Budget;  // a0 as it was: the ecall never retires
+    // a0 as it was: the ecall never retired (and, for Later, runs again).
+    if (call.over_budget) return SysAction::Budget;
+    if (call.later) return SysAction::Later;
     x[10] = static_cast<uint64_t>(ret);
     return SysAction::Continue;
 }
