@@ -112,6 +112,10 @@ class Engine:
         except _core.LoadError as e:
             self._fail(status, f"{spec.name}: {e}", None)
             raise LoadFailed(f"{spec.name}: {e}") from e
+        except Exception as e:  # whatever it was, this tenant failed; the thread goes on
+            message = f"{spec.name}: {type(e).__name__}: {e}"
+            self._fail(status, message, None)
+            raise LoadFailed(message) from e
         finally:
             self._drain_guest_logs()  # on_init's prints come before the "loaded" line
         status.version += 1
