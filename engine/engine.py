@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import _core
+from . import build_sandbox
 from .build import BuildError, Builder
 from .config import EngineConfig
 from .logs import LogAssembler, LogRecord
@@ -58,6 +59,9 @@ class Engine:
     def start(self) -> list[TenantStatus]:
         """Builds and loads every tenant found, then starts serving. A tenant
         that fails is reported (state "error") and does not stop the others."""
+        if build_sandbox.unsafe():
+            self.note("", f"WARNING: {build_sandbox.UNSAFE_ENV}=1: tenant builds run WITHOUT "
+                          "the build sandbox and can read any file this server can")
         specs, problems = discover_tenants(self.config.tenants_dir)
         for problem in problems:
             self.note("", f"tenant config: {problem}")
@@ -123,6 +127,8 @@ class Engine:
         status.loaded_at = time.time()
         status.build_seconds, status.cached = result.seconds, result.cached
         how = "cached build" if result.cached else f"built in {result.seconds:.1f} s"
+        if not result.cached and build_sandbox.unsafe():
+            how += " WITHOUT the build sandbox"
         self.note(spec.name, f"loaded version {status.version} ({how}, "
                                f"on_init {loaded['init_instructions']:,} instructions)")
         return status
