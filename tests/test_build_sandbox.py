@@ -276,16 +276,30 @@ def test_sandbox_sees_the_toolchain_and_its_scratch_only(scratch, tmp_path, secr
     assert {"usr", "dev"} <= root
 
 
-def test_sandbox_writes_only_its_scratch(scratch, tmp_path):
+@pytest.fixture
+def escape_name():
+    """A file name that sandboxed code tries to create outside its scratch;
+    removed wherever it did land, so a failure leaves nothing behind."""
+    name = f"mtd-escaped-{os.getpid()}-{time.monotonic_ns()}"
+    landed: list[Path] = []
+    yield name, landed
+    for path in landed:
+        if path.exists():
+            path.unlink()
+
+
+def test_sandbox_writes_only_its_scratch(scratch, tmp_path, escape_name):
+    name, landed = escape_name
     (tmp_path / "input").mkdir()
-    targets = ["/usr/escaped", f"{tmp_path}/escaped", f"{tmp_path}/input/escaped",
-               f"{sys.prefix}/escaped", f"{build_sandbox.ENGINE_DIR}/escaped", "/escaped"]
+    targets = [Path(d) / name for d in ("/usr", tmp_path, tmp_path / "input", sys.prefix,
+                                        build_sandbox.ENGINE_DIR, "/")]
+    landed += targets
     script = "; ".join(f"echo x > {t} 2>/dev/null && echo WROTE {t}" for t in targets)
     code, out = in_sandbox(script + f"; echo x > {scratch}/made && echo SCRATCH", scratch,
                            inputs=[tmp_path / "input"])
     assert "WROTE" not in out and "SCRATCH" in out
     assert (scratch / "made").read_text() == "x\n"
-    assert not any(Path(t).exists() for t in targets)
+    assert not any(t.exists() for t in targets)
 
 
 def test_sandbox_has_no_network(scratch):
@@ -353,7 +367,7 @@ for f in READS; do
   head -c1 "$f" >/dev/null 2>&1 && report+="READ $f"$'\n'
 done
 for d in WRITE_DIRS; do
-  ( : > "$d/escaped" ) 2>/dev/null && report+="WROTE $d"$'\n'
+  ( : > "$d/ESCAPED" ) 2>/dev/null && report+="WROTE $d"$'\n'
 done
 for f in "${targets[@]}"; do
   [ -e "$f" ] && ( : >> "$f" ) 2>/dev/null && report+="WROTE $f"$'\n'
@@ -366,9 +380,12 @@ printf '%s' "$report" > "$out"
 
 
 @pytest.fixture
-def fake_compiler(tmp_path, monkeypatch, secret):
-    """Builds with FAKE_CXX in place of riscv64-linux-gnu-g++; returns a
-    function making one with a given symlink target for app.elf."""
+def fake_compiler(tmp_path, monkeypatch, secret, escape_name):
+    """Builds with FAKE_CXX in place of riscv64-linux-gnu-g++. Yields a
+    function that installs it (optionally leaving app.elf as a symlink to
+    a given path) and returns a fresh cache folder, a victim tenant, a
+    listener it must not reach, and the files it must not create."""
+    name, landed = escape_name
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
@@ -376,16 +393,18 @@ def fake_compiler(tmp_path, monkeypatch, secret):
     cache = tmp_path / "cache"
     victim = tenant(tmp_path / "tenants", "victim", "app.py",
                     f"def on_client_request():\n    return 'text/plain', '{secret.decode()}'\n")
+    write_dirs = [victim.directory, cache, tmp_path, Path.home(), build_sandbox.ENGINE_DIR,
+                  Path(sys.prefix)]
+    landed += [d / name for d in write_dirs]
 
     def make(symlink: str = "") -> Path:
         folder = tmp_path / "fakecc"
         folder.mkdir(exist_ok=True)
         reads = ["/etc/passwd", str(tmp_path / "secret.txt"), str(victim.source),
                  str(Path.home() / ".bashrc")]
-        writes = [str(victim.directory), str(cache), str(tmp_path), str(Path.home()),
-                  str(build_sandbox.ENGINE_DIR), sys.prefix]
         script = (FAKE_CXX.replace("READS", " ".join(reads))
-                  .replace("WRITE_DIRS", " ".join(writes))
+                  .replace("WRITE_DIRS", " ".join(map(str, write_dirs)))
+                  .replace("ESCAPED", name)
                   .replace("PORT", str(listener.getsockname()[1]))
                   .replace("SYMLINK", symlink))
         path = folder / "riscv64-fake-g++"
@@ -394,14 +413,8 @@ def fake_compiler(tmp_path, monkeypatch, secret):
         monkeypatch.setattr(build_module, "CXX", str(path))
         return cache
 
-    yield make, victim, listener, writes_checked(tmp_path, victim, cache)
+    yield make, victim, listener, [d / name for d in write_dirs]
     listener.close()
-
-
-def writes_checked(tmp_path, victim, cache):
-    return [victim.directory / "escaped", cache / "escaped", tmp_path / "escaped",
-            Path.home() / "escaped", build_sandbox.ENGINE_DIR / "escaped",
-            Path(sys.prefix) / "escaped"]
 
 
 @pytest.mark.parametrize("language", ["cpp", "python"])
