@@ -239,7 +239,8 @@ def sandbox_leftovers() -> list[str]:
 
 def test_build_time_is_limited_and_nothing_is_left_running(builder, tmp_path, monkeypatch):
     monkeypatch.setattr(build_module, "BUILD_TIMEOUT_S", 1)
-    error = failed_build(builder, tenant(tmp_path, "slow", "app.cpp", MEMORY_HOG))
+    # Not MEMORY_HOG itself: if the memory limit failed, it would be cached.
+    error = failed_build(builder, tenant(tmp_path, "slow", "app.cpp", MEMORY_HOG + "// slow\n"))
     assert "took longer than 1 s and was stopped" in str(error)
     assert sandbox_leftovers() == []
 
