@@ -29,6 +29,7 @@ from . import build_sandbox
 from .build_sandbox import SandboxUnavailable
 from .pch import precompiled_header
 from .pythran_runner import run_pythran
+from .safe_text import one_line
 from .tenants import TenantSpec
 
 GUEST_DIR = Path(__file__).resolve().parent / "guest"
@@ -53,6 +54,8 @@ SANDBOX_POLICY = "build sandbox 1"
 class BuildError(Exception):
     def __init__(self, tenant: str, file: str, line: int | None, message: str,
                  log: Path | None = None):
+        # Compiler messages quote the tenant's source: no control characters.
+        message = one_line(message)
         self.tenant, self.file, self.line, self.message, self.log = tenant, file, line, message, log
         where = f"{file}:{line}" if line else file
         super().__init__(f"{tenant}: {where}: {message}")
