@@ -9,7 +9,8 @@ the repo root. pytest does not collect it (its default pattern is test_*.py).
   - warm: the same tenant with a changed source into that warmed cache (what
     a save costs once the server runs);
   - save to serving: hello in a running engine with the file watcher, its
-    app.py saved with a different page each time; the engine's own
+    app.py saved with a different page each time, --pause seconds after the
+    previous reload (an editor's pace, not a loop's); the engine's own
     "save to serving in X s" figure, median and range over --saves saves.
 """
 from __future__ import annotations
@@ -60,7 +61,7 @@ def build_times(names: list[str]) -> None:
             print(f"{name:<12} {times['cold']:>9.2f} s {times['warm']:>11.2f} s")
 
 
-def save_to_serving(saves: int) -> None:
+def save_to_serving(saves: int, pause: float) -> None:
     from mtd.engine import Engine, EngineConfig
     from mtd.engine.watcher import TenantWatcher
 
@@ -77,6 +78,7 @@ def save_to_serving(saves: int) -> None:
         figures = []
         try:
             for i in range(saves):
+                time.sleep(pause)
                 app.write_text(source.replace('page = """', f'page = """save {i}\n', 1))
                 deadline = time.monotonic() + 120
                 while time.monotonic() < deadline:
@@ -101,6 +103,8 @@ def save_to_serving(saves: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--saves", type=int, default=5)
+    parser.add_argument("--pause", type=float, default=2.0,
+                        help="seconds between a reload and the next save (default: %(default)s)")
     parser.add_argument("--tenants", nargs="*", default=None,
                         help="bundled tenants to time (default: all)")
     args = parser.parse_args()
@@ -108,7 +112,7 @@ def main() -> None:
         p.name for p in TENANTS.iterdir() if p.is_dir())
     build_times(names)
     if args.saves:
-        save_to_serving(args.saves)
+        save_to_serving(args.saves, args.pause)
 
 
 if __name__ == "__main__":
