@@ -2,7 +2,12 @@
 (or app.cpp -> ELF directly), cached by the hash of everything that goes in.
 
 Failures become a BuildError whose message is one readable line naming the
-tenant, file and line; the compiler's full output stays in a log file."""
+tenant, file and line; the compiler's full output stays in a log file.
+
+Every tool runs in the build sandbox (build_sandbox.py): it sees the
+toolchain read-only, a copy of the tenant's source in its own scratch
+folder, and nothing else of the machine; what it writes is taken out of the
+scratch by the host, regular files only."""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ import hashlib
 import os
 import re
 import shutil
+import signal
+import stat
 import subprocess
 import tempfile
 import threading
@@ -18,8 +25,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import build_sandbox
+from .build_sandbox import SandboxUnavailable
 from .pch import precompiled_header
 from .pythran_runner import run_pythran
+from .safe_text import one_line
 from .tenants import TenantSpec
 
 GUEST_DIR = Path(__file__).resolve().parent / "guest"
@@ -35,11 +45,17 @@ ALLOCATOR = GUEST_DIR / "mtd_malloc.c"
 ALLOCATOR_FLAGS = ["-x", "c", "-std=gnu11", "-O2", "-fno-builtin", "-w", "-c"]
 BUILD_TIMEOUT_S = 180  # a Pythran type explosion can take minutes otherwise
 LOG_KEEP_BYTES = 1 << 20  # compilers can emit gigabytes of diagnostics
+MAX_SOURCE_BYTES = 4 << 20  # app.py / app.cpp
+# In the toolchain fingerprint, so builds made before a change to what the
+# sandbox allows are not served from the cache.
+SANDBOX_POLICY = "build sandbox 1"
 
 
 class BuildError(Exception):
     def __init__(self, tenant: str, file: str, line: int | None, message: str,
                  log: Path | None = None):
+        # Compiler messages quote the tenant's source: no control characters.
+        message = one_line(message)
         self.tenant, self.file, self.line, self.message, self.log = tenant, file, line, message, log
         where = f"{file}:{line}" if line else file
         super().__init__(f"{tenant}: {where}: {message}")
@@ -65,6 +81,8 @@ def analyse_python(spec: TenantSpec, source: str) -> Handler:
         tree = ast.parse(source, filename=str(spec.source))
     except SyntaxError as e:
         raise BuildError(spec.name, spec.source.name, e.lineno, f"syntax error: {e.msg}") from None
+    except (ValueError, RecursionError, MemoryError) as e:  # null bytes, absurd nesting
+        raise BuildError(spec.name, spec.source.name, None, f"cannot be parsed: {e}") from None
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     handler = functions.get("on_client_request")
     if handler is None:
@@ -86,11 +104,21 @@ def analyse_python(spec: TenantSpec, source: str) -> Handler:
 _PYTHRAN_ERROR = re.compile(r"^(?P<file>[^\s:]+\.py):(?P<line>\d+):\d+ error: (?P<msg>.*)$", re.M)
 _CXX_ERROR = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):\d+: (?:fatal )?error: (?P<msg>.*)$",
                         re.M)
+# No location: "cc1plus: fatal error: /etc/passwd: No such file or directory"
+_TOOL_ERROR = re.compile(r"^[\w.+-]+: (?:fatal )?error: (?P<msg>.*)$", re.M)
+# GNU as: "ccXXXXXX.s:123: Error: file not found: /etc/passwd" (.incbin)
+_AS_ERROR = re.compile(r"^[^\s:]+:\d+: Error: (?P<msg>.*)$", re.M)
+# GNU ld: "/usr/bin/riscv64-linux-gnu-ld: cannot find ...: No such file or directory"
+_LD_ERROR = re.compile(r"^\S*\bld: (?P<msg>.*)$", re.M)
 
 
 def summarise_pythran(output: str) -> tuple[int | None, str]:
     m = _PYTHRAN_ERROR.search(output)
     if not m:
+        # No location: "app.py: error: Module 'x.y' not found."
+        m = re.search(r"^[^\s:]+\.py: error: (?P<msg>.*)$", output, re.M)
+        if m:
+            return None, m.group("msg").strip()
         lines = [l for l in output.splitlines() if l.startswith(("CRITICAL", "E:"))]
         return None, (lines[-1] if lines else "pythran failed").strip()
     message = m.group("msg").strip()
@@ -104,6 +132,11 @@ def summarise_pythran(output: str) -> tuple[int | None, str]:
 def summarise_cxx(output: str, source_name: str) -> tuple[int | None, str]:
     errors = list(_CXX_ERROR.finditer(output))
     if not errors:
+        for pattern, what in ((_AS_ERROR, "assembler error"), (_LD_ERROR, "link error"),
+                              (_TOOL_ERROR, "C++ error")):
+            m = pattern.search(output)
+            if m:
+                return None, f"{what}: {m.group('msg').strip()}"
         lines = [l for l in output.splitlines() if l.strip()]
         return None, (lines[-1] if lines else "compiler failed").strip()
     # Prefer an error located in the tenant's own file over one deep in a header.
@@ -118,6 +151,26 @@ def _tool_version(argv: list[str]) -> str:
         return out.stdout.splitlines()[0] if out.stdout else out.stderr.strip()
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"unavailable: {e}"
+
+
+def read_source(spec: TenantSpec) -> bytes:
+    """The tenant's app.py or app.cpp, if it is a regular file in its folder:
+    a symlink would have the server read (and then compile, and quote in
+    error messages) whatever it points at on the host; a FIFO would block."""
+    try:
+        fd = os.open(spec.source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        what = ("is a symbolic link: a tenant's source must be a regular file in its folder"
+                if spec.source.is_symlink() else f"cannot be read: {e.strerror}")
+        raise BuildError(spec.name, spec.source.name, None, what) from None
+    with open(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise BuildError(spec.name, spec.source.name, None, "is not a regular file")
+        if info.st_size > MAX_SOURCE_BYTES:
+            raise BuildError(spec.name, spec.source.name, None,
+                             f"is {info.st_size:,} bytes; the limit is {MAX_SOURCE_BYTES:,}")
+        return f.read(MAX_SOURCE_BYTES + 1)[:MAX_SOURCE_BYTES]
 
 
 class Builder:
@@ -135,6 +188,7 @@ class Builder:
                 _tool_version([CXX, "--version"]),
                 f"pythran {pythran.__version__}",
                 " ".join(CXX_FLAGS + [PYTHON_STD, CPP_STD] + ALLOCATOR_FLAGS),
+                SANDBOX_POLICY,
             ])
         return self._toolchain
 
@@ -145,11 +199,26 @@ class Builder:
         for guest_file in sorted(GUEST_DIR.iterdir()):
             if guest_file.is_file():
                 h.update(guest_file.name.encode() + guest_file.read_bytes())
+        # A build made without the sandbox is never served once it is back.
+        h.update(b"unsandboxed" if build_sandbox.unsafe() else b"sandboxed")
         return h.hexdigest()[:32]
 
     def build(self, spec: TenantSpec) -> BuildResult:
+        """Builds (or finds in the cache) the tenant's ELF. Every failure,
+        whatever its cause, is a BuildError naming the tenant."""
+        try:
+            return self._build(spec)
+        except BuildError:
+            raise
+        except SandboxUnavailable as e:
+            raise BuildError(spec.name, spec.source.name, None, str(e)) from None
+        except Exception as e:  # a bug or a full disk must not escape a build thread
+            raise BuildError(spec.name, spec.source.name, None,
+                             f"build failed: {type(e).__name__}: {e}") from e
+
+    def _build(self, spec: TenantSpec) -> BuildResult:
         started = time.monotonic()
-        source = spec.source.read_bytes()
+        source = read_source(spec)
         handler = None
         if spec.language == "python":
             handler = analyse_python(spec, source.decode("utf-8", errors="replace"))
@@ -160,12 +229,32 @@ class Builder:
         if shutil.which(CXX) is None:
             raise BuildError(spec.name, spec.source.name, None,
                              f"{CXX} not found (apt-get install g++-riscv64-linux-gnu)")
+        if not build_sandbox.unsafe():
+            build_sandbox.check_available()  # before any work: say plainly what is missing
+        # work: the host's own folder (log, outputs), published as the cache
+        # entry; work/scratch: the only folder the sandboxed tools can write.
         work = Path(tempfile.mkdtemp(prefix=f"{spec.name}-", dir=self.cache_dir))
+        scratch = work / "scratch"
         try:
+            scratch.mkdir()
+            if build_sandbox.unsafe():
+                (work / "build.log").write_text(f"WARNING: built without the build sandbox "
+                                                f"({build_sandbox.UNSAFE_ENV}=1)\n")
+            (work / spec.source.name).write_bytes(source)  # kept with the build, for reading
             if handler is not None:
-                self._build_python(spec, source, handler, work)
+                self._build_python(spec, source, handler, work, scratch)
             else:
-                self._build_cpp(spec, source, work)
+                self._build_cpp(spec, source, work, scratch)
+            try:
+                output = build_sandbox.read_output(scratch / "app.elf",
+                                                   build_sandbox.STEP_LIMITS.file_bytes)
+            except OSError as e:
+                raise BuildError(spec.name, spec.source.name, None, f"bad output: {e}") from None
+            if output is None:
+                raise BuildError(spec.name, spec.source.name, None, "the compiler wrote no app.elf")
+            (work / "app.elf").write_bytes(output)
+            (work / "app.elf").chmod(0o755)  # it also runs as a plain process (qemu-riscv64)
+            shutil.rmtree(scratch)
             try:
                 work.rename(target)  # atomic publish; a racing build of the same key wins
             except OSError:
@@ -178,42 +267,69 @@ class Builder:
             raise
         return BuildResult(elf, False, time.monotonic() - started)
 
-    def _build_python(self, spec: TenantSpec, source: bytes, handler: Handler, work: Path) -> None:
+    def _build_python(self, spec: TenantSpec, source: bytes, handler: Handler, work: Path,
+                      scratch: Path) -> None:
         import pythran
-        (work / "app.py").write_bytes(source)
         # The output must be called app.cpp: Pythran names its namespace after it.
-        out = self._run(spec, ["pythran", "-e", "app.py", "-o", "app.cpp"], work, "pythran")
-        if out.returncode != 0:
-            line, message = summarise_pythran(out.stdout)
+        argv = ["-e", "app.py", "-o", "app.cpp"]
+        done = run_pythran(source, argv, LOG_KEEP_BYTES, BUILD_TIMEOUT_S)
+        text = done.output.decode("utf-8", errors="replace")
+        self._log(work, " ".join(["pythran", *argv]), text, done.output_size)
+        if done.code is None:
+            raise BuildError(spec.name, spec.source.name, None,
+                             f"pythran took longer than {BUILD_TIMEOUT_S} s and was stopped")
+        if done.died is not None:
+            limits = build_sandbox.STEP_LIMITS
+            raise BuildError(spec.name, spec.source.name, None,
+                             f"pythran exited with status {done.died} without finishing "
+                             f"(its limits: {limits.memory_bytes >> 20} MiB of memory, "
+                             f"{limits.processes} processes)")
+        if done.code != 0:
+            limit = _limit_message(text, done.code, "pythran")
+            if limit:
+                raise BuildError(spec.name, spec.source.name, None, limit)
+            line, message = summarise_pythran(text)
             raise BuildError(spec.name, spec.source.name, line, message)
+        if done.cpp is None:
+            raise BuildError(spec.name, spec.source.name, None, "pythran wrote no app.cpp")
+        (scratch / "app.cpp").write_bytes(done.cpp)
+        (work / "app.cpp").write_bytes(done.cpp)
         defines = [f"-DMTD_HANDLER_ARGS={handler.handler_args}"]
         if handler.has_on_init:
             defines.append("-DMTD_HAS_ON_INIT")
         compile_argv = [CXX, PYTHON_STD, *CXX_FLAGS, f"-I{Path(pythran.__file__).parent}",
                         f"-I{GUEST_DIR}"]
         pch = precompiled_header(self.cache_dir, GUEST_DIR, compile_argv, BUILD_TIMEOUT_S)
-        argv = [*compile_argv, *defines, f"-I{work}", *(["-include", str(pch)] if pch else []),
-                str(GUEST_DIR / "pythran_shim.cpp"), str(self._allocator(spec, work)),
-                "-o", "app.elf"]
-        out = self._run(spec, argv, work, "compile")
+        allocator = self._allocator(spec, work)
+        argv = [*compile_argv, *defines, f"-I{scratch}", *(["-include", str(pch)] if pch else []),
+                str(GUEST_DIR / "pythran_shim.cpp"), str(allocator), "-o", "app.elf"]
+        # The cached header and allocator are visible to the build, read-only.
+        inputs = [allocator, *([pch.parent] if pch else [])]
+        out = self._run(spec, argv, scratch, work, "compile", inputs)
         if out.returncode != 0:
             # Generated C++ lines mean nothing to the author; report the message only.
-            _, message = summarise_cxx(out.stdout, "app.py")
+            message = (_limit_message(out.stdout, out.returncode, "compile")
+                       or summarise_cxx(out.stdout, "app.py")[1])
             raise BuildError(spec.name, spec.source.name, None, message)
 
-    def _build_cpp(self, spec: TenantSpec, source: bytes, work: Path) -> None:
-        (work / "app.cpp").write_bytes(source)
-        argv = [CXX, CPP_STD, *CXX_FLAGS, f"-I{GUEST_DIR}", "app.cpp",
-                str(self._allocator(spec, work)), "-o", "app.elf"]
-        out = self._run(spec, argv, work, "compile")
+    def _build_cpp(self, spec: TenantSpec, source: bytes, work: Path, scratch: Path) -> None:
+        (scratch / "app.cpp").write_bytes(source)
+        allocator = self._allocator(spec, work)
+        argv = [CXX, CPP_STD, *CXX_FLAGS, f"-I{GUEST_DIR}", "app.cpp", str(allocator),
+                "-o", "app.elf"]
+        out = self._run(spec, argv, scratch, work, "compile", [allocator])
         if out.returncode != 0:
-            line, message = summarise_cxx(out.stdout, "app.cpp")
+            limit = _limit_message(out.stdout, out.returncode, "compile")
+            line, message = (None, limit) if limit else summarise_cxx(out.stdout, "app.cpp")
             raise BuildError(spec.name, spec.source.name, line, message)
+
+    _allocator_lock = threading.Lock()
 
     def _allocator(self, spec: TenantSpec, work: Path) -> Path:
         """The allocator's object file, linked before libc.a so it replaces
         glibc's malloc. Cached under cache_dir/runtime/<hash of compiler,
-        flags and source>; published by an atomic rename."""
+        flags and source>; built in a sandbox of its own (never in a
+        tenant's scratch), published by an atomic rename."""
         argv = [CXX, *ALLOCATOR_FLAGS]
         source = ALLOCATOR.read_bytes()
         key = hashlib.sha256("\0".join([self.toolchain_fingerprint(), *argv]).encode()
@@ -221,45 +337,57 @@ class Builder:
         obj = self.cache_dir / "runtime" / key / "mtd_malloc.o"
         if obj.is_file():
             return obj
-        out = self._run(spec, [*argv, str(ALLOCATOR), "-o", "mtd_malloc.o"], work, "allocator")
-        if out.returncode != 0:
-            raise BuildError(spec.name, ALLOCATOR.name, None,
-                             f"guest allocator: {summarise_cxx(out.stdout, ALLOCATOR.name)[1]}")
-        obj.parent.mkdir(parents=True, exist_ok=True)
-        staged = obj.parent / f"mtd_malloc.o.{os.getpid()}.{threading.get_ident()}"
-        shutil.copyfile(work / "mtd_malloc.o", staged)
-        os.replace(staged, obj)
-        (work / "mtd_malloc.o").unlink()
+        with self._allocator_lock:
+            if obj.is_file():
+                return obj
+            obj.parent.mkdir(parents=True, exist_ok=True)
+            own = Path(tempfile.mkdtemp(prefix="build-", dir=obj.parent))
+            try:
+                (own / "scratch").mkdir()
+                out = self._run(spec, [*argv, str(ALLOCATOR), "-o", "mtd_malloc.o"],
+                                own / "scratch", work, "allocator")
+                if out.returncode != 0:
+                    raise BuildError(spec.name, ALLOCATOR.name, None,
+                                     f"guest allocator: {summarise_cxx(out.stdout, ALLOCATOR.name)[1]}")
+                built = build_sandbox.read_output(own / "scratch" / "mtd_malloc.o",
+                                                  build_sandbox.STEP_LIMITS.file_bytes)
+                if built is None:
+                    raise BuildError(spec.name, ALLOCATOR.name, None,
+                                     "guest allocator: the compiler wrote no object file")
+                staged = own / "mtd_malloc.o"
+                staged.write_bytes(built)
+                os.replace(staged, obj)
+            finally:
+                shutil.rmtree(own, ignore_errors=True)
         return obj
 
-    def _run(self, spec: TenantSpec, argv: list[str], cwd: Path, step: str):
-        """Runs one step with a time limit, appending its capped output to build.log.
-        The pythran step runs in a child of the preloaded fork server."""
-        capture = cwd / f"{step}.out"
-        if argv[0] == "pythran":
-            returncode = run_pythran(cwd, argv[1:], capture, BUILD_TIMEOUT_S)
-        else:
-            with open(capture, "wb") as out:
-                try:
-                    returncode = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                                timeout=BUILD_TIMEOUT_S).returncode
-                except subprocess.TimeoutExpired:
-                    returncode = None
-                except FileNotFoundError:
-                    raise BuildError(spec.name, spec.source.name, None,
-                                     f"{argv[0]} not found") from None
-        size = capture.stat().st_size if capture.exists() else 0
-        with open(capture, "rb") if size else open(os.devnull, "rb") as out:
+    def _run(self, spec: TenantSpec, argv: list[str], scratch: Path, work: Path, step: str,
+             inputs: list[Path] = ()):
+        """Runs one step in the build sandbox (cwd: scratch) with a time limit,
+        appending its capped output to work/build.log."""
+        capture = work / f"{step}.out"  # the host's file: the sandbox only gets the fd
+        with open(capture, "wb") as out:
+            returncode = build_sandbox.run(argv, scratch, out, BUILD_TIMEOUT_S,
+                                           inputs=list(inputs), compiler=CXX)
+        size = capture.stat().st_size
+        with open(capture, "rb") as out:
             text = out.read(LOG_KEEP_BYTES).decode("utf-8", errors="replace")
         capture.unlink(missing_ok=True)
-        if size > LOG_KEEP_BYTES:
-            text += f"\n[... {size - LOG_KEEP_BYTES} more bytes of output dropped]\n"
-        with open(cwd / "build.log", "a") as log:
-            log.write(f"$ {' '.join(argv)}\n{text}\n")
+        self._log(work, " ".join(argv), text, size)
         if returncode is None:
             raise BuildError(spec.name, spec.source.name, None,
                              f"{step} took longer than {BUILD_TIMEOUT_S} s and was stopped")
+        if returncode != 0 and size >= build_sandbox.STEP_LIMITS.file_bytes:
+            # Its own messages hit the file size limit (so it could not say so).
+            returncode = -signal.SIGXFSZ
         return subprocess.CompletedProcess(argv, returncode, stdout=text)
+
+    @staticmethod
+    def _log(work: Path, command: str, text: str, size: int | None = None) -> None:
+        if size is not None and size > LOG_KEEP_BYTES:
+            text += f"\n[... {size - LOG_KEEP_BYTES} more bytes of output dropped]\n"
+        with open(work / "build.log", "a") as log:
+            log.write(f"$ {command}\n{text}\n")
 
     def _keep_failed_log(self, spec: TenantSpec, work: Path) -> Path | None:
         """Keeps the last failed build's log at cache_dir/failed/<tenant>.log."""
@@ -272,3 +400,18 @@ class Builder:
 
     def failed_log(self, tenant: str) -> Path:
         return self.cache_dir / "failed" / f"{tenant}.log"
+
+
+def _limit_message(output: str, returncode: int, step: str) -> str | None:
+    """A step stopped by one of the sandbox's limits, said plainly."""
+    limits = build_sandbox.STEP_LIMITS
+    if returncode == -signal.SIGXFSZ or "File size limit exceeded" in output:
+        return f"{step} wrote more than the {limits.file_bytes >> 20} MiB output limit and was stopped"
+    if "No space left on device" in output:
+        return f"{step} found no space left on the build cache's disk"
+    if returncode == -signal.SIGXCPU or "CPU time limit exceeded" in output:
+        return f"{step} took more than {BUILD_TIMEOUT_S} s of CPU time and was stopped"
+    if re.search(r"out of memory allocating|virtual memory exhausted|std::bad_alloc|"
+                 r"^MemoryError|Cannot allocate memory", output, re.M):
+        return f"{step} ran out of memory (the limit is {limits.memory_bytes >> 20} MiB per process)"
+    return None

@@ -12,11 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import _core
+from . import build_sandbox
 from .build import BuildError, Builder
 from .config import EngineConfig
 from .logs import LogAssembler, LogRecord
 from .tenants import TenantConfigError, TenantSpec, discover_tenants, load_tenant
 from .vanilla import VANILLA_PAGE
+
+
+DROPS_EVERY_S = 1.0
 
 
 class LoadFailed(Exception):
@@ -50,6 +54,10 @@ class Engine:
         self.tenants: dict[str, TenantStatus] = {}
         self.logs = LogAssembler()
         self._pending: list[LogRecord] = []  # records not yet drained by the caller
+        self._drops_lock = threading.Lock()
+        self._drops_checked = 0.0  # when _note_drops last read the counters
+        self._log_dropped: dict[str, int] = {}  # tenant -> bytes its log rate limit refused
+        self._queue_dropped = 0  # log entries the full queue lost
         self._lock = threading.Lock()  # guards tenants and logs across build threads
         self._started = False
 
@@ -58,6 +66,9 @@ class Engine:
     def start(self) -> list[TenantStatus]:
         """Builds and loads every tenant found, then starts serving. A tenant
         that fails is reported (state "error") and does not stop the others."""
+        if build_sandbox.unsafe():
+            self.note("", f"WARNING: {build_sandbox.UNSAFE_ENV}=1: tenant builds run WITHOUT "
+                          "the build sandbox and can read any file this server can")
         specs, problems = discover_tenants(self.config.tenants_dir)
         for problem in problems:
             self.note("", f"tenant config: {problem}")
@@ -112,6 +123,10 @@ class Engine:
         except _core.LoadError as e:
             self._fail(status, f"{spec.name}: {e}", None)
             raise LoadFailed(f"{spec.name}: {e}") from e
+        except Exception as e:  # whatever it was, this tenant failed; the thread goes on
+            message = f"{spec.name}: {type(e).__name__}: {e}"
+            self._fail(status, message, None)
+            raise LoadFailed(message) from e
         finally:
             self._drain_guest_logs()  # on_init's prints come before the "loaded" line
         status.version += 1
@@ -119,6 +134,8 @@ class Engine:
         status.loaded_at = time.time()
         status.build_seconds, status.cached = result.seconds, result.cached
         how = "cached build" if result.cached else f"built in {result.seconds:.1f} s"
+        if not result.cached and build_sandbox.unsafe():
+            how += " WITHOUT the build sandbox"
         self.note(spec.name, f"loaded version {status.version} ({how}, "
                                f"on_init {loaded['init_instructions']:,} instructions)")
         return status
@@ -172,12 +189,42 @@ class Engine:
         return self.server.stats()
 
     def drain_logs(self) -> list[LogRecord]:
-        """Log records since the last call: tenants' output and engine events."""
+        """Log records since the last call: tenants' output and engine events,
+        with what was dropped of the tenants' output said in engine records."""
         self._drain_guest_logs()
+        self._note_drops()
         with self._lock:
             records = list(self._pending)
             self._pending.clear()
         return records
+
+    def _note_drops(self) -> None:
+        """At most once a second: "[N bytes of output dropped ...]" for each
+        tenant whose writes the log rate limit refused since, and the entries
+        the full log queue lost, so the log shows that something is missing."""
+        with self._lock:
+            self._pending.extend(self.logs.flush_drops())
+        now = time.monotonic()
+        if not self._drops_lock.acquire(blocking=False):
+            return  # another thread is at it
+        try:
+            if now - self._drops_checked < DROPS_EVERY_S:
+                return
+            self._drops_checked = now
+            counts = {e["name"]: e.get("log_dropped", 0) for e in self.server.stats() if e["name"]}
+            queue = self.server.dropped_logs
+            for name, dropped in counts.items():
+                before = self._log_dropped.get(name, 0)
+                self._log_dropped[name] = dropped
+                if dropped > before:
+                    self.note(name, f"[{dropped - before:,} bytes of output dropped: "
+                                    f"over the tenant's log rate]")
+            if queue > self._queue_dropped:
+                self.note("", f"[{queue - self._queue_dropped:,} log entries dropped: "
+                              f"the log queue was full]")
+            self._queue_dropped = queue
+        finally:
+            self._drops_lock.release()
 
     def _drain_guest_logs(self) -> None:
         chunks = self.server.drain_logs()

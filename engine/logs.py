@@ -1,5 +1,10 @@
 """Turns the chunks tenants write (and the engine's own events) into log
-records: whole lines, attributed to a tenant, kept in a bounded buffer."""
+records: whole lines, attributed to a tenant, kept in a bounded buffer.
+
+A tenant's text is escaped here (safe_text.escape: no control characters
+survive into a record), and a line is kept to MAX_LINE characters: the
+rest of it is dropped and said so in an engine record, "[N bytes of a long
+line dropped]", attributed to that tenant."""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-MAX_LINE = 4096  # a guest writing without newlines still yields lines
+from .safe_text import escape
+
+MAX_LINE = 4096  # characters of one line kept
 
 
 @dataclass(frozen=True)
@@ -21,17 +28,39 @@ class LogRecord:
 class LogAssembler:
     def __init__(self, keep: int = 10_000):
         self._partial: dict[str, str] = {}
+        self._dropping: dict[str, int] = {}  # tenant -> bytes dropped of its current line
         self.records: deque[LogRecord] = deque(maxlen=keep)
 
     def feed(self, tenant: str, chunk: str) -> list[LogRecord]:
+        out: list[LogRecord] = []
+        if tenant in self._dropping:  # the rest of an over-long line
+            head, newline, chunk = chunk.partition("\n")
+            self._dropping[tenant] += _size(head)
+            if not newline:
+                return out
+            out += self._drop_notice(tenant, self._dropping.pop(tenant))
         text = self._partial.pop(tenant, "") + chunk
         *lines, rest = text.split("\n")
-        while len(rest) > MAX_LINE:
-            lines.append(rest[:MAX_LINE])
-            rest = rest[MAX_LINE:]
-        if rest:
+        for line in lines:
+            out.append(LogRecord(tenant, escape(line[:MAX_LINE])))
+            if len(line) > MAX_LINE:
+                out += self._drop_notice(tenant, _size(line[MAX_LINE:]))
+        if len(rest) > MAX_LINE:  # shown now; what follows until its newline is dropped
+            out.append(LogRecord(tenant, escape(rest[:MAX_LINE])))
+            self._dropping[tenant] = _size(rest[MAX_LINE:])
+        elif rest:
             self._partial[tenant] = rest
-        out = [LogRecord(tenant, line) for line in lines]
+        self.records.extend(out)
+        return out
+
+    def flush_drops(self) -> list[LogRecord]:
+        """Notices for long lines still being dropped (a tenant that never
+        ends its line is still told about): what was dropped so far."""
+        out: list[LogRecord] = []
+        for tenant, dropped in list(self._dropping.items()):
+            if dropped:
+                out += self._drop_notice(tenant, dropped)
+                self._dropping[tenant] = 0
         self.records.extend(out)
         return out
 
@@ -39,3 +68,11 @@ class LogAssembler:
         record = LogRecord(tenant, text, kind="engine")
         self.records.append(record)
         return record
+
+    @staticmethod
+    def _drop_notice(tenant: str, dropped: int) -> list[LogRecord]:
+        return [LogRecord(tenant, f"[{dropped:,} bytes of a long line dropped]", kind="engine")]
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", errors="surrogatepass"))

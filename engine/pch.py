@@ -3,7 +3,9 @@ per toolchain into the build cache, then force-included by every Python
 tenant's compile, which cuts a hello build's C++ step from ~2 s to ~1 s.
 
 It only saves time: if it cannot be built, compiles go on without it, and
-GCC itself ignores a stale one and parses the header instead."""
+GCC itself ignores a stale one and parses the header instead. It is built in
+the build sandbox like everything else, in a scratch folder of its own;
+tenant builds get its folder read-only."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
+
+from . import build_sandbox
 
 HEADER_NAME = "pythran_pch.hpp"
 _lock = threading.Lock()  # one build at a time within this process
@@ -34,12 +38,22 @@ def precompiled_header(cache_dir: Path, guest_dir: Path, compile_argv: list[str]
             return target / HEADER_NAME
         target.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="pch-", dir=target.parent))
+        scratch = work / "scratch"
         try:
-            shutil.copyfile(header, work / HEADER_NAME)
+            scratch.mkdir()
+            shutil.copyfile(header, scratch / HEADER_NAME)
             argv = [*compile_argv, "-x", "c++-header", HEADER_NAME, "-o", f"{HEADER_NAME}.gch"]
-            done = subprocess.run(argv, cwd=work, capture_output=True, timeout=timeout_s)
-            if done.returncode != 0:
+            limits = build_sandbox.PCH_LIMITS
+            with open(work / "pch.out", "wb") as out:
+                code = build_sandbox.run(argv, scratch, out, timeout_s, limits=limits,
+                                         compiler=compile_argv[0])
+            gch = build_sandbox.read_output(scratch / f"{HEADER_NAME}.gch", limits.file_bytes)
+            if code != 0 or gch is None:
                 return None
+            (work / f"{HEADER_NAME}.gch").write_bytes(gch)
+            shutil.copyfile(header, work / HEADER_NAME)
+            shutil.rmtree(scratch)
+            (work / "pch.out").unlink()
             work.rename(target)  # atomic: another process may have won, which is fine
         except (OSError, subprocess.TimeoutExpired):
             return None

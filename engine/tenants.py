@@ -3,6 +3,7 @@ guest written in C++ against the tenant ABI) and an optional tenant.toml."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,8 +49,17 @@ class TenantSpec:
         return "python" if self.source.suffix == ".py" else "cpp"
 
 
+# A tenant's name (its folder's) starts every line of its log output and
+# names its files: letters, digits, '.', '_' and '-' only, so it can neither
+# carry control characters nor look like another tenant's prefix.
+TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
 def load_tenant(directory: Path) -> TenantSpec:
     directory = Path(directory)
+    if not TENANT_NAME.fullmatch(directory.name):
+        raise TenantConfigError(f"{directory}: a tenant folder's name must be letters, digits, "
+                                f"'.', '_' or '-' (at most 64, not starting with '.', '_' or '-')")
     sources = [directory / n for n in SOURCE_NAMES if (directory / n).is_file()]
     if not sources:
         raise TenantConfigError(f"{directory}: no app.py or app.cpp")

@@ -77,7 +77,10 @@ class TenantWatcher:
 
     def _sync_until_settled(self, name: str) -> None:
         while True:
-            self._sync(name)
+            try:
+                self._sync(name)
+            except Exception as e:  # reported; the tenant can still be reloaded later
+                self.engine.note(name, f"error: reload failed: {type(e).__name__}: {e}")
             with self._lock:
                 if name not in self._again:
                     self._busy.discard(name)

@@ -129,3 +129,23 @@ def test_each_error_kind_keeps_previous_version_serving(tmp_path, cache_dir, kin
             assert c.get("/").text == "good"
     finally:
         engine.stop()
+
+
+def test_unexpected_reload_error_is_reported_and_the_tenant_still_reloads(watched, monkeypatch):
+    """An exception no one planned for (here from the builder) fails that
+    reload like a build error: logged, last version serving, and the next
+    save still rebuilds (the watcher's thread and bookkeeping survive)."""
+    root, engine, client = watched
+    real_build = engine.builder.build
+
+    def explode(spec):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(engine.builder, "build", explode)
+    (root / "a" / "app.py").write_text(tenant_source("a2"))
+    wait_for(lambda: engine.tenants["a"].error)
+    assert "RuntimeError: disk on fire" in engine.tenants["a"].error
+    assert engine.tenants["a"].state == "serving" and get(client, "a.test").text == "a1"
+    monkeypatch.setattr(engine.builder, "build", real_build)
+    (root / "a" / "app.py").write_text(tenant_source("a3"))
+    wait_for(lambda: get(client, "a.test").text == "a3")

@@ -13,6 +13,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -323,3 +324,51 @@ def test_q_stops_watcher_and_engine(console):
     assert not state["watcher"]._thread.is_alive()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{state['port']}/", timeout=2)
+
+
+def test_tenant_text_in_the_log_and_detail_is_escaped_and_prefixed(tmp_path, cache_dir):
+    """A tenant printing escape sequences, CRs and fake engine lines, and one
+    whose build error quotes them: the log and the detail screen show them
+    escaped, and each of the tenant's lines carries its own name."""
+    from test_safe_text import EVIL_CPP, HOSTILE, HOSTILE_BYTES, UNSAFE, c_string
+
+    root = tmp_path / "tenants"
+    (root / "evil").mkdir(parents=True)
+    (root / "evil" / "app.cpp").write_text(EVIL_CPP % c_string(HOSTILE_BYTES))
+    (root / "quoted").mkdir()
+    (root / "quoted" / "app.cpp").write_bytes(
+        b'#error \x1b[2K\x08mtd: [evil] loaded \x1b]0;t\x07\nint main() {}\n')
+    app = ConsoleApp(EngineConfig(port=0, admin_port=0, threads=2, tenants_dir=root,
+                                  cache_dir=cache_dir), watch=False)
+
+    async def main():
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.started, timeout=120)
+            panel = app.screen_stack[0].query_one(LogPanel)
+            await until(pilot, lambda: log_text(app).count("second line") >= len(HOSTILE))
+            await until(pilot, lambda: "quoted" in log_text(app))
+            # Raw records straight into the panel, as if a path forgot to escape.
+            from test_safe_text import RAW_RECORDS
+            panel.add(RAW_RECORDS)
+            await until(pilot, lambda: "bad\\x1b[2J\\rname" in log_text(app))
+            shown = [strip.text for strip in panel.lines] + log_text(app).splitlines()
+            assert not [line for line in shown if UNSAFE.search(line)]
+            for line in log_text(app).splitlines():
+                if "second line" in line or "pwned" in line or "mtd: [hello]" in line:
+                    assert re.match(r"\d\d:\d\d:\d\d \[evil\] ", line), line
+            await select(app, pilot, "quoted")
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, TenantDetailScreen))
+            await until(pilot, lambda: "last error:" in plain(app.screen.query_one("#detail-error")))
+            error = plain(app.screen.query_one("#detail-error"))
+            assert not UNSAFE.search(error)
+            assert "\\x1b[2K\\bmtd: [evil] loaded \\x1b]0;t\\x07" in error
+            assert ">>> #error \\x1b[2K" in error  # the source line it names, escaped too
+            await pilot.press("escape")
+            await pilot.press("q")
+            await until(pilot, lambda: not app.is_running, timeout=30)
+
+    try:
+        asyncio.run(asyncio.wait_for(main(), 120))
+    finally:
+        app.stop_engine()

@@ -12,6 +12,8 @@ import time
 from mtd.engine import Engine
 from mtd.engine.loadtest import Comparison, LoadTest, LoadTestResult, LoadTestSpec
 
+from .headless import format_record
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenant", default=None, help="tenant to load (default: the default tenant)")
@@ -87,7 +89,7 @@ def run_bench_command(config, args: argparse.Namespace) -> int:
     try:
         for record in engine.drain_logs():
             if record.kind == "engine" and record.text.startswith("error"):
-                print(f"mtd: [{record.tenant}] {record.text}", file=sys.stderr)
+                print(format_record(record), file=sys.stderr)
         if args.compare and not config.vanilla:
             print("mtd-console bench: --compare needs /_mtd/vanilla (drop --no-vanilla)",
                   file=sys.stderr)

@@ -12,12 +12,22 @@ from typing import TextIO
 
 from mtd.engine import Engine, EngineConfig
 from mtd.engine.logs import LogRecord
+from mtd.engine.safe_text import escape, lines
 from mtd.engine.watcher import TenantWatcher
 
 
 def format_record(record: LogRecord) -> str:
-    who = f"[{record.tenant}] " if record.tenant else ""
-    return f"mtd: {who}{record.text}" if record.kind == "engine" else f"{who}{record.text}"
+    """The record as text lines, each starting with who said it: "[tenant] "
+    for a tenant's output, "mtd: [tenant] " or "mtd: " for the engine's.
+    Control characters are escaped, so no line can be rewritten or faked."""
+    who = f"[{escape(record.tenant)}] " if record.tenant else ""
+    prefix = f"mtd: {who}" if record.kind == "engine" else who
+    return "\n".join(lines(prefix, record.text))
+
+
+def format_json_record(record: LogRecord) -> str:
+    return json.dumps({"log": escape(record.text), "tenant": escape(record.tenant),
+                       "kind": record.kind, "time": record.at})
 
 
 class RateTracker:
@@ -47,7 +57,7 @@ class RateTracker:
 
 def format_stats(rows: list[dict]) -> str:
     # Requests no tenant took (404s) are listed only once there are some.
-    parts = [f"{r['name'] or '(unrouted)'} {r['requests']:,} req {r['rps']:,.0f}/s"
+    parts = [f"{escape(r['name']) or '(unrouted)'} {r['requests']:,} req {r['rps']:,.0f}/s"
              + (f" {r['errors']:,} err" if r["errors"] else "")
              for r in rows if r["name"] or r["requests"]]
     return time.strftime("%H:%M:%S ") + (" | ".join(parts) if parts else "no tenants")
@@ -62,8 +72,7 @@ def run_headless(config: EngineConfig, json_lines: bool = False, watch: bool = T
     def emit_logs(engine: Engine) -> None:
         for record in engine.drain_logs():
             if json_lines:
-                out.write(json.dumps({"log": record.text, "tenant": record.tenant,
-                                      "kind": record.kind, "time": record.at}) + "\n")
+                out.write(format_json_record(record) + "\n")
             else:
                 out.write(format_record(record) + "\n")
         out.flush()

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from rich.console import Group
+from rich.markup import escape as markup_escape
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
@@ -16,6 +17,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from mtd.engine.safe_text import escape, one_line
 from mtd.engine.tenants import TenantConfigError, load_tenant
 
 from ..format import ERROR_LOCATION, error_source, rate, size, us
@@ -112,7 +114,8 @@ class TenantDetailScreen(Screen):
         summary.update(Text.from_markup(
             f"[b]{self.tenant}[/b]  [{state_style}]{status.state}[/]  version {status.version}  "
             f"({build}, loaded {loaded}{reload})\n"
-            f"hosts: {', '.join(status.hosts) or '-'}{'  [b](default tenant)[/b]' if status.default else ''}\n"
+            f"hosts: {markup_escape(escape(', '.join(status.hosts))) or '-'}"
+            f"{'  [b](default tenant)[/b]' if status.default else ''}\n"
             f"requests {stats.get('requests', 0):,}  now {rate(row.get('rps', 0.0))} req/s  "
             f"in flight {stats.get('in_flight', 0)}  "
             f"2xx {stats.get('status_2xx', 0):,}  4xx {stats.get('status_4xx', 0):,}  "
@@ -137,18 +140,18 @@ class TenantDetailScreen(Screen):
     def _error(self, status):
         if not status.error:
             return Text("last error: none", style="green")
-        parts = [Text.assemble(("last error: ", "bold red"), status.error)]
+        parts = [Text.assemble(("last error: ", "bold red"), one_line(status.error))]
         if status.state == "serving":
             parts.append(Text(f"version {status.version} keeps serving", style="yellow"))
         source = error_source(status.error, self._tenant_dir())
         if source:
             path, line, text = source
             parts.append(Text(f"{path.name}, line {line}:", style="bold"))
-            code = path.read_text(errors="replace")
+            code = escape(path.read_text(errors="replace"))  # the tenant's own bytes
             parts.append(Syntax(code, "python" if path.suffix == ".py" else "cpp",
                                 line_numbers=True, line_range=(max(1, line - 2), line + 2),
                                 highlight_lines={line}, theme="ansi_dark"))
-            parts.append(Text(f">>> {text.strip()}", style="bold red"))
+            parts.append(Text(f">>> {escape(text.strip())}", style="bold red"))
         elif ERROR_LOCATION.match(status.error):
             parts.append(Text("(the file or line it names is gone)", style="dim"))
         if status.log_path:

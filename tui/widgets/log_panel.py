@@ -10,21 +10,27 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from mtd.engine.logs import LogRecord
+from mtd.engine.safe_text import escape, lines
 
 KEEP = 5000
 
 
 def render_record(record: LogRecord) -> Text:
+    """One line per line of the record, each with the time and the tenant's
+    name in front; control characters escaped (safe_text), so a tenant can
+    neither rewrite the screen nor start a line that looks like another's."""
     stamp = time.strftime("%H:%M:%S", time.localtime(record.at))
-    line = Text(stamp + " ", style="dim")
-    if record.tenant:
-        line.append(f"[{record.tenant}] ", style="bold cyan")
-    if record.kind == "engine":
-        style = "bold red" if record.text.startswith("error") else "magenta"
-        line.append(record.text, style=style)
-    else:
-        line.append(record.text)
-    return line
+    style = ("bold red" if record.text.startswith("error") else "magenta") \
+        if record.kind == "engine" else ""
+    rendered = Text()
+    for i, line in enumerate(lines("", record.text)):
+        if i:
+            rendered.append("\n")
+        rendered.append(stamp + " ", style="dim")
+        if record.tenant:
+            rendered.append(f"[{escape(record.tenant)}] ", style="bold cyan")
+        rendered.append(line, style=style)
+    return rendered
 
 
 class LogPanel(RichLog):

@@ -6,6 +6,8 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
+from mtd.engine.safe_text import escape
+
 from ..format import rate, us
 from ..messages import Snapshot, TenantOpened, TenantSelected
 
@@ -70,14 +72,16 @@ class TenantTable(DataTable):
         if status is None:
             hosts, version, build = "", "", ""
         else:
-            hosts = ", ".join(status.hosts) + (" (default)" if status.default else "")
+            # Text, not str: a str cell would be read as markup. Hosts come
+            # from the tenant's tenant.toml.
+            hosts = Text(escape(", ".join(status.hosts)) + (" (default)" if status.default else ""))
             version = f"v{status.version}" if status.version else "-"
             if status.loaded_at is None:
                 build = "-"
             else:
                 build = "cached" if status.cached else f"{status.build_seconds:.1f} s"
         errors = row.get("errors_rps", 0.0)
-        return [Text(name, style="bold" if status else "dim"), hosts, version, build,
+        return [Text(escape(name), style="bold" if status else "dim"), hosts, version, build,
                 state_text(status),
                 Text(rate(row.get("rps", 0.0)), justify="right"),
                 Text(us(latency.get("p50")), justify="right"),
