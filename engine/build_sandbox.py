@@ -43,9 +43,13 @@ process it starts, each process on its own):
               explosion take 1-2 GB, so the default is 2 GiB.
   output      RLIMIT_FSIZE of Limits.file_bytes per file written (the ELF, the
               object files, the captured compiler output).
-  processes   RLIMIT_NPROC of Limits.processes, counted per sandbox (it is
-              set inside the sandbox's own user namespace). The kernel does
-              not apply it to root: run mtd as an ordinary user.
+  processes   Limits.processes in one sandbox: a pids cgroup of its own
+              where the machine has one that mtd may create groups in
+              (cgroup v1's pids hierarchy, or v2 with the pids controller:
+              root, or a delegated group), which counts every process
+              whoever runs them; else RLIMIT_NPROC, set inside the
+              sandbox's own user namespace, which the kernel does not apply
+              to root.
 
 If bwrap is missing or cannot create its namespaces, builds fail with
 SandboxUnavailable saying so and how to fix it. MTD_UNSAFE_UNSANDBOXED_BUILDS=1
@@ -55,6 +59,8 @@ says so in the log."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -178,14 +184,86 @@ def environment(scratch: Path) -> dict[str, str]:
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
+_CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))  # cgroup v1, v2
+_cgroup_root: Path | None | bool = False  # False: not looked for yet
+_cgroup_ids = itertools.count()
+
+
+def pids_cgroup_root() -> Path | None:
+    """Where this process may make pids cgroups (one per sandbox), or None."""
+    global _cgroup_root
+    if _cgroup_root is False:
+        _cgroup_root = None
+        for root in _CGROUP_ROOTS:
+            probe = root / f"mtd-build-{os.getpid()}-probe"
+            try:
+                probe.mkdir()
+            except OSError:
+                continue
+            usable = (probe / "pids.max").exists()
+            probe.rmdir()
+            if usable:
+                _cgroup_root = root
+                break
+    return _cgroup_root
+
+
+def _orphaned(name: str) -> bool:
+    """mtd-build-<pid>-<n> made by a process that is gone."""
+    try:
+        os.kill(int(name.split("-")[2]), 0)
+    except (IndexError, ValueError, PermissionError):
+        return False
+    except ProcessLookupError:
+        return True
+    return False
+
+
+_groups: dict[Path, subprocess.Popen] = {}  # this process's pids cgroups, by sandbox
+_groups_lock = threading.Lock()
+
+
+def _process_cgroup(limits: Limits) -> Path | None:
+    """A fresh pids cgroup capped at the sandbox's processes (bwrap's own
+    two included), or None where there is none to be had. Groups of
+    sandboxes that ended, here or in a process that is gone, are removed on
+    the way."""
+    root = pids_cgroup_root()
+    if root is None:
+        return None
+    with _groups_lock:
+        for group, process in list(_groups.items()):
+            if process.poll() is not None:
+                with contextlib.suppress(OSError):
+                    group.rmdir()
+                    del _groups[group]
+    for old in root.glob("mtd-build-*"):
+        if _orphaned(old.name):
+            with contextlib.suppress(OSError):
+                old.rmdir()
+    group = root / f"mtd-build-{os.getpid()}-{next(_cgroup_ids)}"
+    group.mkdir()
+    (group / "pids.max").write_text(str(limits.processes + 2))
+    return group
+
+
 def popen(argv: list[str], scratch: Path, *, inputs: list[Path] = (),
           limits: Limits | None = None, cpu_seconds: float = 180,
           compiler: str | None = None, **kwargs) -> subprocess.Popen:
     """Starts argv in the sandbox, in its own process group (kill_tree)."""
     full = command(argv, scratch, inputs=inputs, limits=limits, cpu_seconds=cpu_seconds,
                    compiler=compiler)
-    return subprocess.Popen(full, cwd=scratch, env=environment(scratch),
-                            start_new_session=True, close_fds=True, **kwargs)
+    group = None if unsafe() else _process_cgroup(limits or STEP_LIMITS)
+    if group is not None:
+        # The shell joins the group, then becomes bwrap: everything the
+        # sandbox starts is counted there.
+        full = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(group / "cgroup.procs"), *full]
+    process = subprocess.Popen(full, cwd=scratch, env=environment(scratch),
+                               start_new_session=True, close_fds=True, **kwargs)
+    if group is not None:
+        with _groups_lock:
+            _groups[group] = process  # removed once the process has ended
+    return process
 
 
 def run(argv: list[str], scratch: Path, output, timeout_s: float, *,
