@@ -27,8 +27,10 @@ HOSTILE = {"Host": "hostile.test"}
 # fraction of a second to seconds (~300 M guest instructions/s).
 LONG_TOML = ('hosts = ["long.test"]\n[limits]\nrequest_instructions = 100000000\n'
              'request_memory = 268435456\n')
+# The malloc bomb's 512 MiB (~0.3 s) keeps it running long after its
+# neighbour's request, even under the sanitizers' slower page handling.
 HOSTILE_TOML = ('hosts = ["hostile.test"]\n[limits]\nrequest_instructions = 400000000\n'
-                'request_memory = 134217728\nresponse_bytes = 1048576\n')
+                'request_memory = 536870912\nresponse_bytes = 1048576\n')
 
 
 def tenants_dir(root):
@@ -181,7 +183,7 @@ def test_long_request_leaves_its_worker_serving(sliced, path):
     attack.start()
     wait_until(lambda: tenant_stats(sliced, "hostile")["parked"] > before["parked"], what="the attack to park")
     # One request (about a millisecond): the attack runs on beside it, on
-    # the long-request thread, and the shortest (the malloc bomb) takes ~75 ms.
+    # the long-request thread, and the shortest (the malloc bomb) takes ~0.3 s.
     served_at = neighbour_request(sliced)
     attack.join(60)
     assert attack.response is not None, attack.error
