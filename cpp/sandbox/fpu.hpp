@@ -159,4 +159,52 @@ inline I fcvt_to_int(double v, bool is_nan, uint32_t rm, uint32_t& fl) {
     return static_cast<I>(r);
 }
 
+// Zicsr: the floating-point CSRs and the user counters, for the
+// interpreter and translated code alike. n is the instructions retired
+// before this one (cycle, time and instret all count instructions). mode:
+// 0 write, 1 set, 2 clear. False for any other CSR (illegal instruction).
+inline bool csr_access(uint32_t& fflags, uint32_t& frm, uint32_t csr, uint64_t wval, int mode, bool do_write,
+                       uint64_t n, uint64_t& old) {
+    auto fold_flags = [&] {
+        uint32_t m = _mm_getcsr();
+        fflags |= mxcsr_to_fflags(m);
+        _mm_setcsr(m & ~0x3fu);
+    };
+    auto apply = [&](uint64_t cur) -> uint64_t {
+        return mode == 0 ? wval : mode == 1 ? (cur | wval) : (cur & ~wval);
+    };
+    switch (csr) {
+        case 0x001: {  // fflags
+            fold_flags();
+            old = fflags;
+            if (do_write) fflags = static_cast<uint32_t>(apply(old)) & 0x1f;
+            return true;
+        }
+        case 0x002: {  // frm
+            old = frm;
+            if (do_write) {
+                frm = static_cast<uint32_t>(apply(old)) & 7;
+                _mm_setcsr((_mm_getcsr() & ~(3u << 13)) | mxcsr_rounding(frm));
+            }
+            return true;
+        }
+        case 0x003: {  // fcsr
+            fold_flags();
+            old = (frm << 5) | fflags;
+            if (do_write) {
+                uint64_t v = apply(old);
+                fflags = v & 0x1f;
+                frm = (v >> 5) & 7;
+                _mm_setcsr((_mm_getcsr() & ~(3u << 13)) | mxcsr_rounding(frm));
+            }
+            return true;
+        }
+        case 0xC00: case 0xC01: case 0xC02:
+            if (do_write) return false;
+            old = n;
+            return true;
+    }
+    return false;
+}
+
 }  // namespace mtd::sandbox::detail

@@ -22,74 +22,12 @@
 #include <cstring>
 
 #include "common/hot_path.hpp"
+#include "atomics.hpp"
 #include "fpu.hpp"
 #include "hart.hpp"
 
 namespace mtd::sandbox::detail {
 namespace {
-
-// Zicsr: floating-point CSRs and the user counters. Returns false for
-// anything else (-> illegal instruction).
-bool csr_access(Hart& h, uint32_t csr, uint64_t wval, int mode, bool do_write, uint64_t n,
-                uint64_t& old) {
-    // mode: 0 write, 1 set, 2 clear
-    auto fold_flags = [&] {
-        uint32_t m = _mm_getcsr();
-        h.fflags |= mxcsr_to_fflags(m);
-        _mm_setcsr(m & ~0x3fu);
-    };
-    auto apply = [&](uint64_t cur) -> uint64_t {
-        return mode == 0 ? wval : mode == 1 ? (cur | wval) : (cur & ~wval);
-    };
-    switch (csr) {
-        case 0x001: {  // fflags
-            fold_flags();
-            old = h.fflags;
-            if (do_write) h.fflags = static_cast<uint32_t>(apply(old)) & 0x1f;
-            return true;
-        }
-        case 0x002: {  // frm
-            old = h.frm;
-            if (do_write) {
-                h.frm = static_cast<uint32_t>(apply(old)) & 7;
-                _mm_setcsr((_mm_getcsr() & ~(3u << 13)) | mxcsr_rounding(h.frm));
-            }
-            return true;
-        }
-        case 0x003: {  // fcsr
-            fold_flags();
-            old = (h.frm << 5) | h.fflags;
-            if (do_write) {
-                uint64_t v = apply(old);
-                h.fflags = v & 0x1f;
-                h.frm = (v >> 5) & 7;
-                _mm_setcsr((_mm_getcsr() & ~(3u << 13)) | mxcsr_rounding(h.frm));
-            }
-            return true;
-        }
-        case 0xC00: case 0xC01: case 0xC02:  // cycle, time, instret: all count instructions
-            if (do_write) return false;
-            old = n;
-            return true;
-    }
-    return false;
-}
-
-template <class T>
-inline T amo_apply(int kind, T a, T b) {
-    using S = std::make_signed_t<T>;
-    switch (kind) {
-        case 0: return b;                 // swap
-        case 1: return a + b;             // add
-        case 2: return a ^ b;             // xor
-        case 3: return a & b;             // and
-        case 4: return a | b;             // or
-        case 5: return static_cast<S>(a) < static_cast<S>(b) ? a : b;  // min
-        case 6: return static_cast<S>(a) > static_cast<S>(b) ? a : b;  // max
-        case 7: return a < b ? a : b;     // minu
-        default: return a > b ? a : b;    // maxu
-    }
-}
 
 // Keeps a value in an SSE register across a point the compiler must not
 // move FP arithmetic over (a temporary MXCSR rounding-mode change).

@@ -25,6 +25,7 @@
 
 #include "arena.hpp"
 #include "layout.hpp"
+#include "tlb.hpp"
 
 namespace mtd::sandbox::detail {
 
@@ -163,6 +164,10 @@ public:
     // guest pages, hit once per guest page by a strided writer).
     static constexpr uint64_t kMaxPageCopies = kMaxKeptBytes >> kPageBits;
 
+    // The translation caches, for translated code's fast paths (they stay
+    // where they are for this Memory's life).
+    TlbView tlb_view() const { return {rtlb_, wtlb_, &gen_}; }
+
     void set_limit(uint64_t bytes) { limit_ = bytes; }
     bool oom() const { return oom_; }
     // Time slicing: a page charged costs host time (a copy or a fresh page)
@@ -273,17 +278,6 @@ private:
     // the master changes, and all write ones when pages are not kept).
     // A request touches a handful of pages (stack, heap, data, rodata):
     // 16 slots keep them all without conflicts in practice.
-    static constexpr unsigned kTlbSlots = 16;
-    struct ReadSlot {
-        uint64_t vpn = ~0ull;
-        uintptr_t off = 0;  // host page - guest page address
-    };
-    struct WriteSlot {
-        uint64_t vpn = ~0ull;
-        uintptr_t off = 0;
-        uint64_t* lines = nullptr;  // the page's written-line mask
-        uint64_t gen = 0;           // the request that charged the page
-    };
     mutable ReadSlot rtlb_[kTlbSlots];
     mutable WriteSlot wtlb_[kTlbSlots];
     uint64_t lines_sink_ = 0;  // the line mask when pages are not kept
