@@ -42,7 +42,8 @@ py::str lenient_str(std::string_view s) {
 }
 
 py::dict run_elf(const py::bytes& elf, const std::vector<std::string>& argv, const py::bytes& stdin_data,
-                 uint64_t max_instructions, uint64_t max_memory, bool eager_decode) {
+                 uint64_t max_instructions, uint64_t max_memory, bool eager_decode, bool emit_translation,
+                 const std::string& translation) {
     auto image = bytes_span(elf);
     auto input = bytes_span(stdin_data);
     sandbox::ExitResult r;
@@ -50,7 +51,7 @@ py::dict run_elf(const py::bytes& elf, const std::vector<std::string>& argv, con
         py::gil_scoped_release release;
         r = sandbox::run_to_exit(image, argv,
                                  std::string_view(reinterpret_cast<const char*>(input.data()), input.size()),
-                                 max_instructions, max_memory, eager_decode);
+                                 max_instructions, max_memory, eager_decode, {emit_translation, translation});
     }
     py::dict d;
     d["outcome"] = sandbox::outcome_name(r.outcome);
@@ -61,6 +62,13 @@ py::dict run_elf(const py::bytes& elf, const std::vector<std::string>& argv, con
     d["instructions"] = r.instructions;
     d["decoded_units"] = r.decoded_units;
     d["text_units"] = r.text_units;
+    d["translation_source"] = r.translation_source;
+    d["translated_instructions"] = r.translated_instructions;
+    py::list x, f;
+    for (uint64_t v : r.x) x.append(v);
+    for (uint64_t v : r.f) f.append(v);
+    d["x"] = x;
+    d["f"] = f;
     return d;
 }
 
@@ -113,6 +121,7 @@ py::dict run_request(sandbox::Machine& machine, const LoadedProgram& p, const st
     d["instructions"] = r.instructions;
     d["slices"] = slices;
     d["memory"] = machine.last_request_memory();
+    d["translated"] = machine.request_translated_instructions();
     d["copied"] = machine.last_request_copied();
     if (r.outcome == sandbox::Outcome::Responded) {
         d["status"] = out.status;
@@ -331,9 +340,12 @@ PYBIND11_MODULE(_core, m) {
     m.def("run_elf", &run_elf, py::arg("elf"), py::arg("argv") = std::vector<std::string>{"app"},
           py::arg("stdin") = py::bytes(), py::arg("max_instructions") = uint64_t{10'000'000'000},
           py::arg("max_memory") = uint64_t{256} << 20, py::arg("eager_decode") = false,
+          py::arg("emit_translation") = false, py::arg("translation") = "",
           "Runs a static RISC-V ELF to exit like a plain process; returns outcome, reason, exit_code, "
           "stdout, stderr, instructions, and decoded_units of text_units (decoder cache units; "
-          "eager_decode=True decodes all of them up front).");
+          "eager_decode=True decodes all of them up front). emit_translation=True also returns "
+          "translation_source, C++ for the blocks the run entered; translation= runs in that source "
+          "compiled (a shared object), counting translated_instructions. x and f: the registers at the end.");
 
     py::class_<LoadedProgram>(m, "Program",
                               "A tenant ELF loaded and initialised (Program::load), for driving the sandbox "
@@ -341,7 +353,21 @@ PYBIND11_MODULE(_core, m) {
         .def(py::init(&load_program), py::arg("elf"), py::arg("limits") = sandbox::Limits{})
         .def_property_readonly("log", [](const LoadedProgram& p) { return py::bytes(*p.log); })
         .def_property_readonly("init_instructions",
-                               [](const LoadedProgram& p) { return p.program->init_instructions_used(); });
+                               [](const LoadedProgram& p) { return p.program->init_instructions_used(); })
+        .def("translation_source",
+             [](const LoadedProgram& p) {
+                 const sandbox::TranslationSource t = p.program->translation_source();
+                 py::dict d;
+                 d["source"] = t.source;
+                 d["entries"] = t.entries;
+                 d["instructions"] = t.instructions;
+                 return d;
+             },
+             "C++ for the second tier: the blocks the warm-up request ran (source, entries, instructions).")
+        .def("attach_translation",
+             [](const LoadedProgram& p, const std::string& path) { p.program->attach_translation(path); },
+             py::arg("shared_object"), "Loads a compiled translation_source(); later requests run in it.")
+        .def_property_readonly("translated", [](const LoadedProgram& p) { return p.program->translated(); });
 
     py::class_<sandbox::Machine>(m, "Machine", "A worker's reusable sandbox: each request forks a Program into it.")
         .def(py::init<>())

@@ -37,10 +37,18 @@ struct Hart {
     }
 };
 
-enum class Stop : uint8_t { Ecall, Fault, Budget, MemoryLimit };
+// Translated: only from interpret_tier2, which stopped at a block entry
+// (pc, nothing of it counted) that has translated code.
+enum class Stop : uint8_t { Ecall, Fault, Budget, MemoryLimit, Translated };
 
 // Runs until an ecall, a fault, the memory cap, or instret reaching `limit`.
 // On Ecall, pc points at the ecall (the caller advances it by 4).
 Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit);
+// The same, but stops at every block entry whose slot's bit is set in
+// `translated` (one bit per slot of t, sentinels included).
+Stop interpret_tier2(Hart& h, Memory& m, const Text& t, uint64_t limit, const uint64_t* translated);
+// The same as interpret, and counts (to 255) in entries_run[slot] every
+// block entry it runs (what a request runs: what is worth translating).
+Stop interpret_profiled(Hart& h, Memory& m, const Text& t, uint64_t limit, uint8_t* entries_run);
 
 }  // namespace mtd::sandbox::detail

@@ -35,8 +35,15 @@ namespace {
 
 }  // namespace
 
-MTD_HOT_PATH
-Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
+namespace {
+
+// What else a block entry does (BLOCK): nothing, stop where translated
+// code takes over, or note that the entry ran.
+enum class Mode { kPlain, kTier2, kProfile };
+
+template <Mode kMode>
+MTD_HOT_PATH Stop run(Hart& h, Memory& m, const Text& t, uint64_t limit, const uint64_t* translated,
+                      uint8_t* entries_run) {
     // Indexed by Decoded::handler: each op's compressed form, then its
     // 4-byte form (handler_of).
     static void* const labels[] = {
@@ -96,6 +103,14 @@ Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
 #define BLOCK()                                                             \
     do {                                                                    \
         if (__builtin_expect(left <= 0, 0)) goto stop_budget;               \
+        if constexpr (kMode != Mode::kPlain) {                              \
+            const uint64_t s_ = static_cast<uint64_t>(d - dc);              \
+            if constexpr (kMode == Mode::kTier2) {                          \
+                if ((translated[s_ >> 6] >> (s_ & 63)) & 1) goto stop_translated; \
+            } else {                                                        \
+                entries_run[s_] += entries_run[s_] != 255;                  \
+            }                                                               \
+        }                                                                   \
         const uint64_t head_ =                                              \
             __atomic_load_n(reinterpret_cast<const DecodedHead*>(d), __ATOMIC_ACQUIRE); \
         left -= head_cnt(head_);                                            \
@@ -216,6 +231,11 @@ stop_budget:
     result = Stop::Budget;
     h.pc = PC;
     goto out_pc_set;
+stop_translated: __attribute__((unused));  // kTier2 only
+    // The same place, where translated code goes on (interpret_tier2).
+    result = Stop::Translated;
+    h.pc = PC;
+    goto out_pc_set;
 stop_memory:
     result = Stop::MemoryLimit;
     goto out;
@@ -233,6 +253,20 @@ out_pc_set:
         _mm_setcsr(host_mxcsr);
     }
     return result;
+}
+
+}  // namespace
+
+Stop interpret(Hart& h, Memory& m, const Text& t, uint64_t limit) {
+    return run<Mode::kPlain>(h, m, t, limit, nullptr, nullptr);
+}
+
+Stop interpret_tier2(Hart& h, Memory& m, const Text& t, uint64_t limit, const uint64_t* translated) {
+    return run<Mode::kTier2>(h, m, t, limit, translated, nullptr);
+}
+
+Stop interpret_profiled(Hart& h, Memory& m, const Text& t, uint64_t limit, uint8_t* entries_run) {
+    return run<Mode::kProfile>(h, m, t, limit, nullptr, entries_run);
 }
 
 }  // namespace mtd::sandbox::detail

@@ -23,6 +23,9 @@ struct Machine::State final : detail::SysEnv {
     char reason[160] = "";      // RunResult::reason for faults (see start())
 
     // The request in progress (see start()).
+    const translate::Translation* translation = nullptr;  // the program's, read at start()
+    uint8_t* profile = nullptr;
+    uint64_t translated_instret = 0;
     Slice slice;
     uint64_t first_instret = 0;  // instret when the request started
     uint64_t limit = 0;          // instret at which its budget is exhausted
@@ -31,6 +34,13 @@ struct Machine::State final : detail::SysEnv {
     // worker's event loop (start()); later ones run on the long-request
     // thread (resume()).
     bool run_slice(const RequestView& request, Response& out, RunResult& r, bool first);
+    // Runs the guest up to `limit` in the request's tier (core.hpp: run).
+    detail::Stop run_guest(uint64_t limit) {
+        detail::Core& c = core;
+        if (profile) return detail::interpret_profiled(c.hart, c.mem, *c.text, limit, profile);
+        if (translation) return translate::run_translated(c.hart, c.mem, *c.text, *translation, limit, translated_instret);
+        return c.run(limit);
+    }
     // Sets r to how the request ended; true, for run_slice to return.
     bool finish(RunResult& r, Outcome o, const char* why) const {
         r = {o, why, core.hart.instret - first_instret};
@@ -52,6 +62,8 @@ Machine::~Machine() = default;
 uint64_t Machine::last_request_memory() const { return state_->core.mem.used_bytes(); }
 uint64_t Machine::last_request_copied() const { return state_->core.mem.copied_bytes(); }
 uint64_t Machine::request_instructions() const { return state_->core.hart.instret - state_->first_instret; }
+uint64_t Machine::request_translated_instructions() const { return state_->translated_instret; }
+void Machine::profile_into(uint8_t* entries_run) { state_->profile = entries_run; }
 
 namespace {
 
@@ -94,6 +106,8 @@ bool Machine::start(const Program& program, const RequestView& request, Response
     c.mem.set_limit(program.limits().request_memory);
     c.hart.fork_from(ps.master.hart);
     c.text = &ps.text;
+    s.translation = ps.translation.load(std::memory_order_acquire);
+    s.translated_instret = 0;
     c.hart.x[10] = 0;  // MTD_ECALL_READY returns 0 in every request
 
     s.first_instret = c.hart.instret;
@@ -148,7 +162,7 @@ bool Machine::State::run_slice(const RequestView& request, Response& out, RunRes
     auto must_fit_slice = [&] { return c.hart.instret != slice_start || first; };
 
     for (;;) {
-        const detail::Stop stop = c.run(slice_end);
+        const detail::Stop stop = run_guest(slice_end);
         switch (stop) {
             case detail::Stop::Ecall: break;
             case detail::Stop::Budget:
@@ -168,6 +182,7 @@ bool Machine::State::run_slice(const RequestView& request, Response& out, RunRes
             case detail::Stop::MemoryLimit:
                 return finish(r, Outcome::MemoryExhausted, "memory limit exceeded");
             case detail::Stop::Fault:
+            case detail::Stop::Translated:  // run_translated never returns it
                 detail::stop_detail(c, stop, reason, sizeof reason);
                 return finish(r, Outcome::Fault, reason);
         }

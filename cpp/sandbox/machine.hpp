@@ -56,6 +56,11 @@ public:
     uint64_t last_request_copied() const;
     // Guest instructions the request in progress (or the last one) retired.
     uint64_t request_instructions() const;
+    // Of those, the ones that ran in translated code.
+    uint64_t request_translated_instructions() const;
+    // While set, every request counts the block entries it runs in
+    // entries_run (interpret_profiled; Program::load's warm-up).
+    void profile_into(uint8_t* entries_run);
 
 private:
     struct State;

@@ -6,6 +6,7 @@
 #include "mtd_abi.h"
 #include "program_state.hpp"
 #include "sandbox/machine.hpp"
+#include "translate/emitter.hpp"
 
 namespace mtd::sandbox {
 namespace {
@@ -24,8 +25,9 @@ struct InitEnv final : detail::SysEnv {
 // decoded (and the pages it reads are mapped) before the first real request
 // arrives. Its fork is thrown away like any other; the caller silences the
 // log.
-void warm_up(const Program& p) {
+void warm_up(const Program& p, uint8_t* profile = nullptr) {
     Machine m;
+    m.profile_into(profile);
     Response out;
     const RequestView request{"GET", "/", "", "localhost", "host: localhost\n", ""};
     m.handle(p, request, out);
@@ -103,9 +105,26 @@ std::shared_ptr<const Program> Program::load(std::span<const uint8_t> elf, const
     // Drop it, and map back what a request reads as data, so the first real
     // request takes no page faults there.
     s.image.release_touched();
-    warm_up(*p);
+    s.profile.assign(s.text.nslots + 2, 0);
+    warm_up(*p, s.profile.data());  // and note what it runs: what to translate
     p->log_ = std::move(sink);
     return p;
 }
+
+TranslationSource Program::translation_source() const {
+    // Everything a request ran: in a server it runs for every request.
+    const translate::Emitted e = translate::emit_translation(state_->text, translate::entries_run(state_->profile, 1));
+    return {e.source, e.entries, e.instructions};
+}
+
+void Program::attach_translation(const std::string& shared_object) const {
+    State& s = *state_;
+    std::lock_guard lock(s.translation_mu);
+    if (s.translation_owner) throw std::runtime_error("program already has a translation");
+    s.translation_owner = translate::Translation::load(shared_object, s.text);
+    s.translation.store(s.translation_owner.get(), std::memory_order_release);
+}
+
+bool Program::translated() const { return state_->translation.load(std::memory_order_acquire) != nullptr; }
 
 }  // namespace mtd::sandbox

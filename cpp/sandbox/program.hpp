@@ -9,6 +9,7 @@
 #include <memory>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 
 #include "limits.hpp"
@@ -26,6 +27,13 @@ struct LoadError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// The second execution tier's source for a program (translate/emitter.hpp).
+struct TranslationSource {
+    std::string source;  // C++ against translate/runtime.hpp; empty: nothing to translate
+    uint64_t entries = 0;
+    uint64_t instructions = 0;
+};
+
 class Program {
 public:
     // Parses the static RISC-V ELF, builds the initial stack (argv, envp,
@@ -37,6 +45,15 @@ public:
     const Limits& limits() const { return limits_; }
     const LogSink& log() const { return log_; }
     uint64_t init_instructions_used() const;
+
+    // Translated code for what the program's warm-up request ran (the code
+    // requests run): C++ for the host compiler, compiled by the caller.
+    TranslationSource translation_source() const;
+    // Loads the compiled translation; from the next request on, forks of
+    // this Program run in it wherever it has code. Once per Program; throws
+    // std::runtime_error if it cannot be loaded or is not this program's.
+    void attach_translation(const std::string& shared_object) const;
+    bool translated() const;
 
     ~Program();
     Program(const Program&) = delete;

@@ -2,12 +2,16 @@
 // and the sealed master machine that every request forks.
 #pragma once
 #include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 #include "arena.hpp"
 #include "core.hpp"
 #include "decoder.hpp"
 #include "elf_image.hpp"
 #include "sandbox/program.hpp"
+#include "translate/translation.hpp"
 
 namespace mtd::sandbox {
 
@@ -18,6 +22,12 @@ struct Program::State {
     detail::Core master;      // sealed at READY: read-only from then on
     uint64_t id = 0;          // unique per load, lets a Machine skip full re-forks
     uint64_t init_instructions = 0;
+    // Per text slot, how often the warm-up request entered a block there.
+    std::vector<uint8_t> profile;
+    // The second tier, attached once; forks read it at each start().
+    std::mutex translation_mu;
+    std::unique_ptr<translate::Translation> translation_owner;
+    std::atomic<const translate::Translation*> translation{nullptr};
 };
 
 namespace detail {

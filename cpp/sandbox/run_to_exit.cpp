@@ -7,6 +7,8 @@
 #include <memory>
 
 #include "elf_loader.hpp"
+#include "translate/emitter.hpp"
+#include "translate/translation.hpp"
 
 namespace mtd::sandbox {
 namespace {
@@ -32,7 +34,7 @@ struct ExitEnv final : detail::SysEnv {
 
 ExitResult run_to_exit(std::span<const uint8_t> elf, const std::vector<std::string>& argv,
                        std::string_view stdin_data, uint64_t max_instructions, uint64_t max_memory,
-                       bool eager_decode) {
+                       bool eager_decode, const Tiering& tiering) {
     ExitResult r;
     auto arena = std::make_unique<detail::Arena>();
     auto core = std::make_unique<detail::Core>();
@@ -50,8 +52,19 @@ ExitResult run_to_exit(std::span<const uint8_t> elf, const std::vector<std::stri
     env.cap = std::max<uint64_t>(max_memory, 1 << 20);
     char buf[160];
     detail::Core& c = *core;
+    std::vector<uint8_t> seen;
+    if (tiering.emit) seen.assign(text.nslots + 2, 0);
+    std::unique_ptr<translate::Translation> translation;
+    if (!tiering.shared_object.empty()) translation = translate::Translation::load(tiering.shared_object, text);
+    auto run = [&] {
+        if (translation)
+            return translate::run_translated(c.hart, c.mem, text, *translation, max_instructions,
+                                             r.translated_instructions);
+        if (tiering.emit) return detail::interpret_profiled(c.hart, c.mem, text, max_instructions, seen.data());
+        return c.run(max_instructions);
+    };
     for (;;) {
-        const detail::Stop stop = c.run(max_instructions);
+        const detail::Stop stop = run();
         if (stop == detail::Stop::Budget) {
             r.outcome = Outcome::BudgetExhausted;
             r.reason = "instruction budget exhausted";
@@ -110,6 +123,9 @@ ExitResult run_to_exit(std::span<const uint8_t> elf, const std::vector<std::stri
     r.instructions = c.hart.instret;
     std::copy(c.hart.x, c.hart.x + 32, r.x.begin());
     std::copy(c.hart.f, c.hart.f + 32, r.f.begin());  // its own: nothing here forks
+    if (tiering.emit) {
+        r.translation_source = translate::emit_translation(text, translate::entries_run(seen, tiering.min_runs)).source;
+    }
     r.decoded_units = text.decoded_units();
     r.text_units = text.code_units();
     return r;

@@ -24,12 +24,25 @@ struct ExitResult {
     // Decoder cache units (text.hpp) decoded by the end, out of text_units.
     uint64_t decoded_units = 0;
     uint64_t text_units = 0;
+    // Tiering::emit: C++ translating the blocks the run entered.
+    std::string translation_source;
+    // Of `instructions`, those that ran in translated code.
+    uint64_t translated_instructions = 0;
+};
+
+// The second execution tier in a plain run, for differential tests and
+// tools: note what runs and emit its translation, or run in a compiled one.
+struct Tiering {
+    bool emit = false;
+    uint8_t min_runs = 1;  // emit only blocks entered at least this often
+    std::string shared_object;  // non-empty: a translation of this same ELF to run in
 };
 
 // eager_decode: decode the whole text before starting, as the decoder cache
 // once did (tests check that lazy decoding changes nothing).
 ExitResult run_to_exit(std::span<const uint8_t> elf, const std::vector<std::string>& argv,
                        std::string_view stdin_data, uint64_t max_instructions,
-                       uint64_t max_memory = 256ull << 20, bool eager_decode = false);
+                       uint64_t max_memory = 256ull << 20, bool eager_decode = false,
+                       const Tiering& tiering = {});
 
 }  // namespace mtd::sandbox

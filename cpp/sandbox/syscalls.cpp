@@ -431,6 +431,7 @@ const char* stop_reason(const Core& c, Stop s) {
         case Stop::Budget: return "instruction budget exhausted";
         case Stop::MemoryLimit: return "memory limit exceeded";
         case Stop::Ecall: return "ecall";
+        case Stop::Translated: return "stopped for translated code";
         case Stop::Fault: break;
     }
     switch (c.hart.fault) {
