@@ -185,7 +185,8 @@ class Engine:
             for tenant, text in chunks:
                 self._pending.extend(self.logs.feed(tenant, text))
 
-    def note(self, tenant: str, text: str) -> None:
-        """Adds an engine event to the log (builds, loads, errors, the watcher's)."""
+    def note(self, tenant: str, text: str, event: str = "note", **fields) -> None:
+        """Adds an engine event to the log (builds, loads, errors, the
+        watcher's): `text` for people, `event` and `fields` for the JSON lines."""
         with self._lock:
-            self._pending.append(self.logs.event(tenant, text))
+            self._pending.append(self.logs.event(tenant, text, event, **fields))

@@ -16,6 +16,10 @@ class LogRecord:
     text: str
     kind: str = "guest"  # "guest": the tenant's own output; "engine": builds, loads, errors
     at: float = field(default_factory=time.time)
+    # Engine events: what happened ("build_done", ...; docs/logging.md) and
+    # its figures, for the JSON lines. "output" for a tenant's own line.
+    event: str = "output"
+    fields: dict = field(default_factory=dict, compare=False)
 
 
 class LogAssembler:
@@ -35,7 +39,7 @@ class LogAssembler:
         self.records.extend(out)
         return out
 
-    def event(self, tenant: str, text: str) -> LogRecord:
-        record = LogRecord(tenant, text, kind="engine")
+    def event(self, tenant: str, text: str, event: str = "note", **fields) -> LogRecord:
+        record = LogRecord(tenant, text, kind="engine", event=event, fields=fields)
         self.records.append(record)
         return record

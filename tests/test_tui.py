@@ -13,7 +13,12 @@ import asyncio
 import io
 import json
 import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,7 +29,7 @@ from rich.console import Console
 from mtd.engine import EngineConfig
 from mtd.engine.loadtest import LoadTest, LoadTestSpec
 from mtd.tui.app import ConsoleApp
-from mtd.tui.screens import (ExportPrompt, FilterPrompt, HelpScreen, LoadTestForm,
+from mtd.tui.screens import (DashboardScreen, ExportPrompt, FilterPrompt, HelpScreen, LoadTestForm,
                              LoadTestScreen, TenantDetailScreen)
 from mtd.tui.widgets import LogPanel, RateChart, SystemPanel, TenantTable
 
@@ -323,3 +328,115 @@ def test_q_stops_watcher_and_engine(console):
     assert not state["watcher"]._thread.is_alive()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{state['port']}/", timeout=2)
+
+
+def test_ten_load_tests_back_to_back_from_the_load_test_screen(console):
+    """Fault 1 of issue 18: a second test started from the load test screen
+    (the form on top of it) raised DuplicateIds and took the process, and
+    every tenant's traffic, down with it."""
+    served, failed = [], []
+    stop = threading.Event()
+
+    def keep_asking(port: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as c:
+            while not stop.is_set():
+                try:
+                    served.append(c.get("/").status_code)
+                except httpx.HTTPError as e:
+                    failed.append(repr(e))
+                stop.wait(0.05)
+
+    async def scenario(app, pilot):
+        asker = threading.Thread(target=keep_asking, args=(app.engine.port,), daemon=True)
+        asker.start()
+        try:
+            await select(app, pilot, "hello")
+            for run in range(1, 11):
+                await pilot.press("l")
+                await until(pilot, lambda: isinstance(app.screen, LoadTestForm))
+                app.screen.query_one("#duration").value = "0.3"
+                app.screen.query_one("#connections").value = "2"
+                await pilot.click("#start")
+                await until(pilot, lambda: isinstance(app.screen, LoadTestScreen)
+                            and len(app.load_runs) == run and not app.screen.running)
+                # One load test screen at a time, whatever was on the stack.
+                assert sum(isinstance(s, LoadTestScreen) for s in app.screen_stack) == 1
+                assert app.screen.query_one("#lt-results").row_count == run
+            count = len(served)
+            await until(pilot, lambda: len(served) > count + 3)
+        finally:
+            stop.set()
+            asker.join(timeout=10)
+        assert app.is_running
+        assert not failed and served and set(served) == {200}
+
+    console(scenario, timeout=180)
+
+
+def test_a_failing_screen_is_closed_and_reported_and_the_engine_keeps_serving(console, monkeypatch):
+    def broken_show(self, snapshot):
+        raise RuntimeError("the detail screen broke")
+
+    monkeypatch.setattr(TenantDetailScreen, "show", broken_show)
+
+    async def scenario(app, pilot):
+        await select(app, pilot, "hello")
+        await pilot.press("enter")
+        await until(pilot, lambda: "console: TenantDetailScreen failed: RuntimeError: the detail "
+                    "screen broke" in log_text(app))
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert app.is_running and app.ui_error is None
+        assert "the detail screen broke" in app.errors_log.read_text()
+        assert httpx.get(f"http://127.0.0.1:{app.engine.port}/", timeout=5).status_code == 200
+        await pilot.press("question_mark")  # the console still answers keys
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape")
+
+    console(scenario)
+
+
+CRASHING_CONSOLE = """
+import sys
+from pathlib import Path
+from mtd.engine import EngineConfig
+from mtd.tui.app import ConsoleApp, run_console
+
+class CrashingConsole(ConsoleApp):
+    def poll_engine(self):  # a timer of the app itself: this ends the UI
+        super().poll_engine()
+        if self.started:
+            raise RuntimeError("the UI broke")
+
+config = EngineConfig(port=0, admin_port=0, threads=1, tenants_dir=Path(sys.argv[1]),
+                      cache_dir=Path(sys.argv[2]))
+sys.exit(run_console(config, watch=False, app=CrashingConsole(config, watch=False), headless=True))
+"""
+
+
+def test_when_the_ui_itself_fails_the_engine_keeps_serving_headless(tenants_dir, cache_dir, tmp_path):
+    script = tmp_path / "crashing_console.py"
+    script.write_text(CRASHING_CONSOLE)
+    proc = subprocess.Popen([sys.executable, str(script), str(tenants_dir), str(cache_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            match = re.search(r"The engine keeps serving on http://127\.0\.0\.1:(\d+)/", line)
+            if match:
+                break
+        assert match, "".join(seen)
+        assert "the console failed (RuntimeError: the UI broke" in line
+        port = int(match.group(1))
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        assert out.rstrip().endswith("mtd: stopped")
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -4,17 +4,21 @@ req/s and latency live, reloads on a key press and runs load tests."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
+import traceback
 from collections import deque
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, TextIO
 
 from textual import work
+from textual._context import active_message_pump
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import Widget
 
 from mtd.engine import Engine, EngineConfig, LoadFailed
 from mtd.engine.loadtest import LoadTest, LoadTestResult
@@ -31,7 +35,7 @@ HISTORY = 240  # samples of req/s kept per tenant: a minute at 4 per second
 
 class ConsoleApp(App):
     TITLE = "mtd console"
-    CSS_PATH = "console.tcss"
+    CSS_PATH = Path(__file__).parent / "console.tcss"  # also for subclasses elsewhere
     BINDINGS = [
         Binding("r", "reload", "Reload"),
         Binding("R", "reload_all", "Reload all"),
@@ -61,6 +65,10 @@ class ConsoleApp(App):
         self._history: dict[str, deque[float]] = {}
         self._stop_lock = threading.Lock()
         self._stopped = False
+        self._start_done = threading.Event()  # start_engine() finished, however it ended
+        # An exception that ended the UI (see _handle_exception): run_console
+        # then keeps the engine serving without it.
+        self.ui_error: BaseException | None = None
 
     def get_default_screen(self) -> Screen:
         return DashboardScreen()
@@ -72,21 +80,24 @@ class ConsoleApp(App):
         self.set_interval(0.25, self.poll_engine)
         self.start_engine()
 
-    @work(thread=True, exclusive=True, group="engine")
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
     def start_engine(self) -> None:
         try:
-            engine = Engine(self.config)
-            self.engine = engine  # the table shows tenants as they build
-            engine.start()
-        except RuntimeError as e:  # e.g. the port is taken
-            self.start_error = str(e)
-            self.call_from_thread(self.exit, None, 1, f"mtd-console: {e}")
-            return
-        if self.watch_files:
-            watcher = TenantWatcher(engine)
-            watcher.start()
-            self.watcher = watcher
-        self.started = True
+            try:
+                engine = Engine(self.config)
+                self.engine = engine  # the table shows tenants as they build
+                engine.start()
+            except Exception as e:  # e.g. the port is taken (RuntimeError)
+                self.start_error = str(e)
+                self.call_from_thread(self.exit, None, 1, f"mtd-console: {e}")
+                return
+            if self.watch_files:
+                watcher = TenantWatcher(engine)
+                watcher.start()
+                self.watcher = watcher
+            self.started = True
+        finally:
+            self._start_done.set()
         admin = f" · admin :{engine.admin_port}" if engine.admin_port else ""
         self.call_from_thread(setattr, self, "sub_title",
                               f"serving on http://{self.config.host}:{engine.port}/{admin}")
@@ -158,7 +169,7 @@ class ConsoleApp(App):
         if self._need_engine():
             self.reload_tenants(sorted(self.engine.tenants))
 
-    @work(thread=True, group="reload")
+    @work(thread=True, group="reload", exit_on_error=False)
     def reload_tenants(self, names: list[str]) -> None:
         """Rebuild and swap each tenant (the engine logs how it went), then
         a smoke GET to each that serves."""
@@ -166,10 +177,12 @@ class ConsoleApp(App):
             self.engine.note(name, "reload requested")
             try:
                 status = self.engine.reload(name)
+                if status.state == "serving":
+                    self.engine.note(name, smoke_get(self.engine, name))
             except LoadFailed:
                 continue  # the engine logged the error; the last good version serves
-            if status.state == "serving":
-                self.engine.note(name, smoke_get(self.engine, name))
+            except Exception as e:  # never let one tenant's reload end the console
+                self.engine.note(name, f"error: reload failed: {type(e).__name__}: {e}")
 
     def action_load_test(self) -> None:
         if not self._need_engine():
@@ -180,11 +193,15 @@ class ConsoleApp(App):
             return
 
         def launch(request: LoadTestRequest | None) -> None:
-            if request is not None:
-                if isinstance(self.screen, LoadTestScreen):
-                    self.screen.action_stop()
-                    self.pop_screen()
+            # The form may sit on top of the load test screen (`l` there):
+            # that screen runs the new test, keeping the session's runs.
+            if request is None:
+                return
+            existing = next((s for s in self.screen_stack if isinstance(s, LoadTestScreen)), None)
+            if existing is None:
                 self.push_screen(LoadTestScreen(request))
+            else:
+                existing.start(request)
 
         self.push_screen(LoadTestForm(serving, self.selected, self.config.vanilla), launch)
 
@@ -245,10 +262,60 @@ class ConsoleApp(App):
         self.sub_title = "stopping…"
         self.stop_engine_then_exit()
 
-    @work(thread=True, exclusive=True, group="engine")
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
     def stop_engine_then_exit(self) -> None:
-        self.stop_engine()
-        self.call_from_thread(self.exit, None, 1 if self.start_error else 0)
+        try:
+            self.stop_engine()
+        finally:
+            self.call_from_thread(self.exit, None, 1 if self.start_error else 0)
+
+    # -- failures of the UI itself -------------------------------------------
+
+    def _handle_exception(self, error: Exception) -> None:
+        """Textual ends the app on any unhandled exception, which used to take
+        the engine and every tenant's traffic with it. A pushed screen (or a
+        widget on one) that fails is closed, and the error is shown and
+        logged; the console goes on. A failure of the app itself or of the
+        dashboard still ends the UI, and run_console then keeps the engine
+        serving without it."""
+        screen = _screen_of(active_message_pump.get(None))
+        where = type(screen).__name__ if screen is not None else "the console"
+        self._report_ui_error(error, where)
+        stack = self.screen_stack
+        if screen is None or (stack and screen is stack[0]):
+            self.ui_error = error
+            super()._handle_exception(error)
+            return
+        # Its message loop has stopped: the screen cannot recover.
+        self.call_later(self._close_failed_screen, screen)
+
+    def _report_ui_error(self, error: BaseException, where: str) -> None:
+        try:
+            path = self.errors_log
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a") as log:
+                log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} in {where}\n")
+                log.write("".join(traceback.format_exception(error)))
+            summary = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+            if self.engine is not None:
+                self.engine.note("", f"error: console: {where} failed: {summary} "
+                                     f"(traceback in {path}); the engine keeps serving",
+                                 event="console_error", where=where, traceback_file=str(path))
+            self.notify(f"{where} failed and was closed: {summary}\n(traceback in {path})",
+                        title="console error", severity="error", timeout=15, markup=False)
+        except Exception:  # reporting must never be what ends the console
+            pass
+
+    async def _close_failed_screen(self, screen: Screen) -> None:
+        while screen in self.screen_stack and len(self.screen_stack) > 1:
+            top = self.screen_stack[-1]
+            if isinstance(top, LoadTestScreen):
+                top.action_stop()
+            await self.pop_screen()
+
+    @property
+    def errors_log(self) -> Path:
+        return Path(self.config.cache_dir) / "console" / "errors.log"
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("Reload tenant", "Rebuild and swap the selected tenant (r)",
@@ -269,10 +336,40 @@ class ConsoleApp(App):
                             self.action_quit)
 
 
-def run_console(config: EngineConfig, watch: bool = True) -> int:
-    app = ConsoleApp(config, watch=watch)
+def _screen_of(pump) -> Screen | None:
+    """The screen a failing message pump (a screen or a widget) belongs to."""
+    if isinstance(pump, Screen):
+        return pump
+    if isinstance(pump, Widget):
+        try:
+            return pump.screen
+        except Exception:  # not mounted (yet or any more)
+            return None
+    return None
+
+
+def run_console(config: EngineConfig, watch: bool = True, app: ConsoleApp | None = None,
+                headless: bool = False, out: TextIO = sys.stdout) -> int:
+    """Runs the console; `app` and `headless` are for tests. If the UI
+    fails, the engine goes on serving headless until SIGINT or SIGTERM."""
+    app = app or ConsoleApp(config, watch=watch)
     try:
-        app.run()
+        app.run(headless=headless)
+        if app.ui_error is not None and app.engine is not None and not app._stopped:
+            return keep_serving_without_ui(app, out)
     finally:
         app.stop_engine()  # whatever ended the app, the server stops
     return app.return_code or 0
+
+
+def keep_serving_without_ui(app: ConsoleApp, out: TextIO) -> int:
+    from .headless import serve_until_stopped
+    app._start_done.wait()  # a UI that failed during the builds: let them finish
+    if not app.started:
+        return 1
+    error = app.ui_error
+    print(f"mtd-console: the console failed ({type(error).__name__}: {error}; traceback in "
+          f"{app.errors_log}). The engine keeps serving on "
+          f"http://{app.config.host}:{app.engine.port}/ without it: log lines and one stats "
+          f"line per second follow; Ctrl-C or SIGTERM stops it.", file=sys.stderr, flush=True)
+    return serve_until_stopped(app.engine, app.watcher, out=out)

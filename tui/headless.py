@@ -3,6 +3,7 @@ come and one stats line per second; stops cleanly on SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -53,22 +54,23 @@ def format_stats(rows: list[dict]) -> str:
     return time.strftime("%H:%M:%S ") + (" | ".join(parts) if parts else "no tenants")
 
 
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event):
+    """SIGINT and SIGTERM set `stop` (main thread only: elsewhere, no change)."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_headless(config: EngineConfig, json_lines: bool = False, watch: bool = True,
                  out: TextIO = sys.stdout) -> int:
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def emit_logs(engine: Engine) -> None:
-        for record in engine.drain_logs():
-            if json_lines:
-                out.write(json.dumps({"log": record.text, "tenant": record.tenant,
-                                      "kind": record.kind, "time": record.at}) + "\n")
-            else:
-                out.write(format_record(record) + "\n")
-        out.flush()
-
-    try:
+    with stop_on_signals(threading.Event()) as stop:  # a signal during the builds counts too
         try:
             engine = Engine(config)
             engine.start()
@@ -78,26 +80,44 @@ def run_headless(config: EngineConfig, json_lines: bool = False, watch: bool = T
         watcher = TenantWatcher(engine) if watch else None
         if watcher:
             watcher.start()
+        return serve_until_stopped(engine, watcher, json_lines=json_lines, out=out, stop=stop)
+
+
+def serve_until_stopped(engine: Engine, watcher: TenantWatcher | None, json_lines: bool = False,
+                        out: TextIO = sys.stdout, stop: threading.Event | None = None) -> int:
+    """Prints the log and a stats line per second until `stop` is set (by
+    default: SIGINT or SIGTERM), then stops the watcher and the engine. Also
+    where the console goes on when its UI fails (tui/app.py)."""
+    if stop is None:
+        with stop_on_signals(threading.Event()) as stop:
+            return serve_until_stopped(engine, watcher, json_lines, out, stop)
+
+    def emit_logs() -> None:
+        for record in engine.drain_logs():
+            if json_lines:
+                out.write(json.dumps({"log": record.text, "tenant": record.tenant,
+                                      "kind": record.kind, "time": record.at}) + "\n")
+            else:
+                out.write(format_record(record) + "\n")
+        out.flush()
+
+    try:
         rates = RateTracker()
         rates.update(engine.stats(), time.monotonic())
-        try:
-            emit_logs(engine)
-            while not stop.wait(1.0):
-                emit_logs(engine)
-                rows = rates.update(engine.stats(), time.monotonic())
-                if json_lines:
-                    out.write(json.dumps({"time": time.time(), "tenants": rows}) + "\n")
-                else:
-                    out.write(format_stats(rows) + "\n")
-                out.flush()
-        finally:
-            if watcher:
-                watcher.stop()
-            engine.stop()
-            emit_logs(engine)
-        out.write("mtd: stopped\n" if not json_lines else json.dumps({"stopped": True}) + "\n")
-        out.flush()
-        return 0
+        emit_logs()
+        while not stop.wait(1.0):
+            emit_logs()
+            rows = rates.update(engine.stats(), time.monotonic())
+            if json_lines:
+                out.write(json.dumps({"time": time.time(), "tenants": rows}) + "\n")
+            else:
+                out.write(format_stats(rows) + "\n")
+            out.flush()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        if watcher:
+            watcher.stop()
+        engine.stop()
+        emit_logs()
+    out.write("mtd: stopped\n" if not json_lines else json.dumps({"stopped": True}) + "\n")
+    out.flush()
+    return 0
