@@ -331,7 +331,9 @@ class ConsoleApp(App):
         yield SystemCommand("Export load test runs", "Write this session's runs as JSON",
                             self.action_export_runs)
         yield SystemCommand("Keys", "Show what every key does (?)", self.action_help)
-        yield from (c for c in super().get_system_commands(screen) if c.title != "Quit")
+        # Textual's own "Keys" (its key panel) and "Quit" (no clean stop) are
+        # replaced by ours: one entry each.
+        yield from (c for c in super().get_system_commands(screen) if c.title not in ("Keys", "Quit"))
         yield SystemCommand("Quit", "Stop the watcher and the engine, then quit (q)",
                             self.action_quit)
 
