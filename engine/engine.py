@@ -36,11 +36,16 @@ class TenantStatus:
     cached: bool = False
     error: str | None = None
     log_path: Path | None = None
-    save_to_serving_s: float | None = None  # last hot reload: file saved -> new version live
+    save_to_serving_s: float | None = None  # last hot reload: change seen -> new version live
 
 
 class Engine:
     def __init__(self, config: EngineConfig):
+        # Paths are fixed at start-up: a relative --cache-dir used to reach
+        # the build steps, which run in other working directories, and
+        # every Python tenant failed with "pythran failed" and an empty log.
+        config.tenants_dir = Path(config.tenants_dir).expanduser().resolve()
+        config.cache_dir = Path(config.cache_dir).expanduser().resolve()
         self.config = config
         self.builder = Builder(config.cache_dir)
         self.server = _core.Server(config.host, config.port, config.threads,
@@ -112,6 +117,13 @@ class Engine:
         except _core.LoadError as e:
             self._fail(status, f"{spec.name}: {e}", None)
             raise LoadFailed(f"{spec.name}: {e}") from e
+        except Exception as e:
+            # Anything else (a broken build tool, a full disk, a bug) is this
+            # tenant's build error too: the tenant leaves "building", its
+            # last good version keeps serving, and no build thread dies.
+            message = f"{spec.name}: build failed: {type(e).__name__}: {e}".splitlines()[0]
+            self._fail(status, message, None)
+            raise LoadFailed(message) from e
         finally:
             self._drain_guest_logs()  # on_init's prints come before the "loaded" line
         status.version += 1
@@ -127,7 +139,7 @@ class Engine:
         """Re-reads the tenant's folder and loads it again."""
         try:
             spec = load_tenant(Path(self.config.tenants_dir) / name)
-        except TenantConfigError as e:
+        except (TenantConfigError, OSError) as e:
             status = self.tenants.get(name)
             if status:
                 self._fail(status, str(e), None)
