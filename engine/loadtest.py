@@ -48,8 +48,8 @@ class LoadTestResult:
     def summary(self) -> str:
         """One line, in the console's units (engine/units.py)."""
         lat = self.report["latency"]
-        return (f"{self.spec.label:<20} {self.rps:>10,.0f} req/s  p50 {duration_us(lat['p50']):>8}"
-                f"  p99 {duration_us(lat['p99']):>8}  max {duration_us(lat['max']):>8}  "
+        return (f"{self.spec.label:<20} {self.rps:>10,.0f} req/s  p50 {duration_us(lat['p50_us']):>8}"
+                f"  p99 {duration_us(lat['p99_us']):>8}  max {duration_us(lat['max_us']):>8}  "
                 f"{self.report['requests']:,} requests, {self.failed:,} failed")
 
     def fields(self) -> dict:
@@ -60,7 +60,7 @@ class LoadTestResult:
                 "duration_s": self.spec.duration, "connections": self.spec.connections,
                 "rate": self.spec.rate, "requests": self.report["requests"],
                 "seconds": self.report["seconds"], "rps": self.rps, "failed": self.failed,
-                "p50_us": lat["p50"], "p99_us": lat["p99"], "max_us": lat["max"]}
+                "p50_us": lat["p50_us"], "p99_us": lat["p99_us"], "max_us": lat["max_us"]}
 
 
 def host_header_for(engine, spec: LoadTestSpec) -> str:

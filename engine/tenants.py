@@ -9,6 +9,10 @@ from pathlib import Path
 
 SOURCE_NAMES = ("app.py", "app.cpp")
 
+# What the server's stats call requests that matched no tenant (the C++
+# stats::kNoTenant); no tenant folder may take the name.
+NO_TENANT = "(no tenant)"
+
 # tenant.toml [limits] keys -> _core.Limits attributes, with their defaults.
 DEFAULT_LIMITS = {
     "request_instructions": 2_000_000,
@@ -39,6 +43,8 @@ class TenantSpec:
 
 def load_tenant(directory: Path) -> TenantSpec:
     directory = Path(directory)
+    if directory.name == NO_TENANT:
+        raise TenantConfigError(f"{directory}: '{NO_TENANT}' is reserved for requests no tenant takes")
     sources = [directory / n for n in SOURCE_NAMES if (directory / n).is_file()]
     if not sources:
         raise TenantConfigError(f"{directory}: no app.py or app.cpp")

@@ -22,8 +22,8 @@ from ..format import ERROR_LOCATION, error_source, rate, size, us
 from ..messages import EngineTick, Snapshot
 
 BAR = 36
-PERCENTILES = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99.9", "p999"),
-               ("max", "max"), ("mean", "mean"))
+PERCENTILES = (("p50", "p50_us"), ("p90", "p90_us"), ("p99", "p99_us"), ("p99.9", "p999_us"),
+               ("max", "max_us"), ("mean", "mean_us"))
 
 
 def latency_bars(latency: dict) -> Table:
@@ -32,7 +32,7 @@ def latency_bars(latency: dict) -> Table:
     table.add_column("", style="bold")
     table.add_column("", justify="right")
     table.add_column("")
-    top = max(latency.get("max", 0.0), 1.0)
+    top = max(latency.get("max_us", 0.0), 1.0)
     for label, key in PERCENTILES:
         value = latency.get(key, 0.0)
         width = int(BAR * math.log10(1 + value) / math.log10(1 + top)) if value > 0 else 0

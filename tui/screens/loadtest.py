@@ -166,7 +166,7 @@ class LoadTestScreen(Screen):
         if stats and self.current is not None and not self.specs[self.index].vanilla:
             lat = stats["latency"]
             self._server_latency = (f"\nserver-side latency of {self.request.tenant} "
-                                    f"(since start): p50 {us(lat['p50'])}, p99 {us(lat['p99'])}")
+                                    f"(since start): p50 {us(lat['p50_us'])}, p99 {us(lat['p99_us'])}")
         else:
             self._server_latency = ""
 
@@ -192,8 +192,8 @@ class LoadTestScreen(Screen):
         # The tenant's figures, also when the vanilla run came last.
         tenant = next((r for r in self.results if not r.spec.vanilla), None)
         lat = tenant.report["latency"] if tenant else None
-        live.update(f"done: {tenant.spec.label} {rate(tenant.rps)} req/s, p50 {us(lat['p50'])}, "
-                    f"p99 {us(lat['p99'])}" if tenant else "stopped")
+        live.update(f"done: {tenant.spec.label} {rate(tenant.rps)} req/s, p50 {us(lat['p50_us'])}, "
+                    f"p99 {us(lat['p99_us'])}" if tenant else "stopped")
         if self.request.compare and len(self.results) == 2:
             comparison = Comparison(self.results)
             try:
@@ -206,7 +206,7 @@ class LoadTestScreen(Screen):
             vanilla = self.results[1]
             self.query_one("#lt-ratio", Static).update(
                 f"sandboxed / vanilla req/s: [b]{ratio:.3f}[/b]  (vanilla {rate(vanilla.rps)} req/s, "
-                f"p99 {us(vanilla.report['latency']['p99'])})")
+                f"p99 {us(vanilla.report['latency']['p99_us'])})")
 
     def _add_result_row(self, number: int, result: LoadTestResult, started_at: float) -> None:
         spec, report = result.spec, result.report
@@ -215,8 +215,8 @@ class LoadTestScreen(Screen):
             str(number), time.strftime("%H:%M:%S", time.localtime(started_at)), spec.label,
             "/_mtd/vanilla" if spec.vanilla else spec.path, f"{report['seconds']:.1f}",
             str(spec.connections), f"{spec.rate:,.0f}" if spec.rate else "max",
-            f"{report['requests']:,}", rate(result.rps), us(lat["p50"]), us(lat["p99"]),
-            us(lat["max"]), f"{result.failed:,}", key=str(number))
+            f"{report['requests']:,}", rate(result.rps), us(lat["p50_us"]), us(lat["p99_us"]),
+            us(lat["max_us"]), f"{result.failed:,}", key=str(number))
 
     # -- actions --------------------------------------------------------------
 
