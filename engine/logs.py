@@ -9,6 +9,31 @@ from dataclasses import dataclass, field
 
 MAX_LINE = 4096  # a guest writing without newlines still yields lines
 
+# Every event a log line can be, with the fields it carries besides
+# "time", "event", "tenant", "kind" and "text" (docs/logging.md documents
+# them; tests/test_logs.py holds the JSON lines to this table). A field is
+# null when it does not apply (e.g. "log" when no log file was kept).
+EVENTS: dict[str, tuple[str, ...]] = {
+    "output": (),                   # a line the tenant printed (kind "guest")
+    "tenant_added": ("hosts", "default"),
+    "tenant_removed": (),
+    "build_started": ("language", "hosts", "default"),
+    "build_done": ("version", "cached", "build_s", "init_instructions"),
+    "build_failed": ("error", "log", "still_serving", "seconds"),
+    "reload_requested": (),
+    "reload": ("seconds", "version"),  # a watched change served: seconds from seen to serving
+    "smoke": ("status", "ms", "bytes"),
+    "load_test": ("target", "path", "duration_s", "connections", "rate", "requests", "seconds",
+                  "rps", "failed", "p50_us", "p99_us", "max_us"),
+    "serving": ("port", "admin_port"),
+    "error": (),                    # anything else that went wrong; the text says what
+    "console_error": ("where", "traceback_file"),
+    "note": (),                     # anything else worth a line (exports, addresses)
+    # Lines of the headless mode itself, not records:
+    "stats": ("tenants",),          # once a second
+    "stopped": (),
+}
+
 
 @dataclass(frozen=True)
 class LogRecord:
@@ -40,6 +65,14 @@ class LogAssembler:
         return out
 
     def event(self, tenant: str, text: str, event: str = "note", **fields) -> LogRecord:
-        record = LogRecord(tenant, text, kind="engine", event=event, fields=fields)
+        assert event in EVENTS, event
+        record = LogRecord(tenant, text, kind="engine", event=event,
+                           fields={name: fields.get(name) for name in EVENTS[event]})
         self.records.append(record)
         return record
+
+
+def record_json(record: LogRecord) -> dict:
+    """A record as one JSON line of `mtd-console --no-tui --json`."""
+    return {"time": record.at, "event": record.event, "tenant": record.tenant,
+            "kind": record.kind, "text": record.text, **record.fields}

@@ -61,7 +61,7 @@ class ConsoleApp(App):
         self.load_runs: list[tuple[LoadTestResult, float]] = []  # (result, started at)
         self.comparisons: list[dict] = []
         self.active_tests: set[LoadTest] = set()
-        self._rates = RateTracker(error_rates=True)
+        self._rates = RateTracker(error_rates=True, window=1.0)
         self._history: dict[str, deque[float]] = {}
         self._stop_lock = threading.Lock()
         self._stopped = False
@@ -174,15 +174,17 @@ class ConsoleApp(App):
         """Rebuild and swap each tenant (the engine logs how it went), then
         a smoke GET to each that serves."""
         for name in names:
-            self.engine.note(name, "reload requested")
+            self.engine.note(name, "reload requested", event="reload_requested")
             try:
                 status = self.engine.reload(name)
                 if status.state == "serving":
-                    self.engine.note(name, smoke_get(self.engine, name))
+                    line, fields = smoke_get(self.engine, name)
+                    self.engine.note(name, line, event="smoke", **fields)
             except LoadFailed:
                 continue  # the engine logged the error; the last good version serves
             except Exception as e:  # never let one tenant's reload end the console
-                self.engine.note(name, f"error: reload failed: {type(e).__name__}: {e}")
+                self.engine.note(name, f"error: reload failed: {type(e).__name__}: {e}",
+                                 event="error")
 
     def action_load_test(self) -> None:
         if not self._need_engine():

@@ -9,10 +9,12 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from typing import TextIO
 
 from mtd.engine import Engine, EngineConfig
-from mtd.engine.logs import LogRecord
+from mtd.engine.logs import LogRecord, record_json
+from mtd.engine.tenants import NO_TENANT
 from mtd.engine.watcher import TenantWatcher
 
 
@@ -24,21 +26,32 @@ def format_record(record: LogRecord) -> str:
 class RateTracker:
     """Requests per second per tenant, from successive cumulative counters.
     With error_rates=True each row also carries "errors_rps" (the console's
-    errors/s column); the headless output keeps its fields."""
+    errors/s column); the headless output keeps its fields.
 
-    def __init__(self, error_rates: bool = False):
-        self._last: dict[str, tuple[float, int, int]] = {}
+    window: the rate is taken over at least this many seconds. The console
+    polls four times a second; over one poll a single request read as
+    4 req/s ("peak 4.0 req/s" for a one-request smoke test)."""
+
+    def __init__(self, error_rates: bool = False, window: float = 0.0):
+        self._samples: dict[str, deque[tuple[float, int, int]]] = {}
         self._error_rates = error_rates
+        self._window = window
 
     def update(self, stats: list[dict], now: float) -> list[dict]:
         rows = []
         for entry in stats:
             name, total = entry["name"], entry["requests"]
             errors = sum(entry["errors"].values())
-            then, before, errors_before = self._last.get(name, (now, total, errors))
-            elapsed = now - then
+            samples = self._samples.setdefault(name, deque())
+            if not samples:
+                samples.append((now, total, errors))
+            # The newest sample at least `window` old is the base; older go.
+            while len(samples) > 1 and now - samples[1][0] >= self._window:
+                samples.popleft()
+            then, before, errors_before = samples[0]
+            elapsed = max(now - then, self._window)
             rate = (total - before) / elapsed if elapsed > 0 else 0.0
-            self._last[name] = (now, total, errors)
+            samples.append((now, total, errors))
             row = {"name": name, "requests": total, "rps": round(rate, 1), "errors": errors}
             if self._error_rates:
                 row["errors_rps"] = round((errors - errors_before) / elapsed, 1) if elapsed > 0 else 0.0
@@ -46,11 +59,28 @@ class RateTracker:
         return rows
 
 
+def stats_rows(rows: list[dict], stats: list[dict]) -> list[dict]:
+    """The "stats" JSON line's tenants: rates, latency and cost (docs/logging.md)."""
+    by_name = {entry["name"]: entry for entry in stats}
+    out = []
+    for row in rows:
+        entry = by_name[row["name"]]
+        cost, latency = entry["cost"], entry["latency"]
+        out.append({**row, "errors_by_kind": entry["errors"],
+                    "p50_us": latency["p50_us"], "p99_us": latency["p99_us"],
+                    "instructions_p50": cost["instructions"]["p50"],
+                    "instructions_p99": cost["instructions"]["p99"],
+                    "pages_copied_per_request": cost["pages_copied_per_request"],
+                    "peak_memory_bytes": cost["peak_memory_bytes"],
+                    "bytes_in": cost["bytes_in"], "bytes_out": cost["bytes_out"]})
+    return out
+
+
 def format_stats(rows: list[dict]) -> str:
     # Requests no tenant took (404s) are listed only once there are some.
-    parts = [f"{r['name'] or '(unrouted)'} {r['requests']:,} req {r['rps']:,.0f}/s"
+    parts = [f"{r['name']} {r['requests']:,} req {r['rps']:,.0f}/s"
              + (f" {r['errors']:,} err" if r["errors"] else "")
-             for r in rows if r["name"] or r["requests"]]
+             for r in rows if r["name"] != NO_TENANT or r["requests"]]
     return time.strftime("%H:%M:%S ") + (" | ".join(parts) if parts else "no tenants")
 
 
@@ -95,8 +125,7 @@ def serve_until_stopped(engine: Engine, watcher: TenantWatcher | None, json_line
     def emit_logs() -> None:
         for record in engine.drain_logs():
             if json_lines:
-                out.write(json.dumps({"log": record.text, "tenant": record.tenant,
-                                      "kind": record.kind, "time": record.at}) + "\n")
+                out.write(json.dumps(record_json(record)) + "\n")
             else:
                 out.write(format_record(record) + "\n")
         out.flush()
@@ -107,9 +136,11 @@ def serve_until_stopped(engine: Engine, watcher: TenantWatcher | None, json_line
         emit_logs()
         while not stop.wait(1.0):
             emit_logs()
-            rows = rates.update(engine.stats(), time.monotonic())
+            stats = engine.stats()
+            rows = rates.update(stats, time.monotonic())
             if json_lines:
-                out.write(json.dumps({"time": time.time(), "tenants": rows}) + "\n")
+                out.write(json.dumps({"time": time.time(), "event": "stats",
+                                      "tenants": stats_rows(rows, stats)}) + "\n")
             else:
                 out.write(format_stats(rows) + "\n")
             out.flush()
@@ -118,6 +149,7 @@ def serve_until_stopped(engine: Engine, watcher: TenantWatcher | None, json_line
             watcher.stop()
         engine.stop()
         emit_logs()
-    out.write("mtd: stopped\n" if not json_lines else json.dumps({"stopped": True}) + "\n")
+    out.write("mtd: stopped\n" if not json_lines
+              else json.dumps({"time": time.time(), "event": "stopped"}) + "\n")
     out.flush()
     return 0

@@ -21,9 +21,10 @@ def _shared_client() -> httpx.Client:
     return _client
 
 
-def smoke_get(engine: Engine, name: str, timeout: float = 5.0) -> str:
+def smoke_get(engine: Engine, name: str, timeout: float = 5.0) -> tuple[str, dict]:
     """GET / as the tenant's first host (no Host header for a hostless
-    default tenant); returns a log line such as "smoke: 200 in 1.2 ms"."""
+    default tenant); returns a log line such as "smoke: 200 in 1.2 ms" and
+    its figures (the "smoke" event's fields)."""
     status = engine.tenants.get(name)
     headers = {"Host": status.hosts[0]} if status and status.hosts else {}
     address = "127.0.0.1" if engine.config.host in ("0.0.0.0", "") else engine.config.host
@@ -32,6 +33,7 @@ def smoke_get(engine: Engine, name: str, timeout: float = 5.0) -> str:
     try:
         response = client.get(f"http://{address}:{engine.port}/", headers=headers, timeout=timeout)
     except httpx.HTTPError as e:
-        return f"smoke: failed: {e}"
+        return f"smoke: failed: {e}", {}
     ms = (time.perf_counter() - started) * 1000
-    return f"smoke: {response.status_code} in {ms:.1f} ms ({len(response.content):,} bytes)"
+    return (f"smoke: {response.status_code} in {ms:.1f} ms ({len(response.content):,} bytes)",
+            {"status": response.status_code, "ms": round(ms, 2), "bytes": len(response.content)})
