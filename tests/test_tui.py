@@ -60,14 +60,15 @@ def shots(tmp_path) -> Path:
 
 
 @pytest.fixture
-def console(tenants_dir, cache_dir):
+def console(tenants_dir, cache_dir, tmp_path):
     """Runs `scenario(app, pilot)` in a console with a started engine; the
-    console is always quit with `q`, which must stop the engine."""
+    console is always quit with `q`, which must stop the engine. Each test
+    has its own console state (remembered form values, error log)."""
 
     def run(scenario, timeout: float = 90.0):
         config = EngineConfig(port=0, admin_port=0, threads=2, tenants_dir=tenants_dir,
                               cache_dir=cache_dir)
-        app = ConsoleApp(config, watch=True)
+        app = ConsoleApp(config, watch=True, state_dir=tmp_path / "console-state")
 
         async def main():
             async with app.run_test(size=SIZE) as pilot:
@@ -442,3 +443,55 @@ def test_when_the_ui_itself_fails_the_engine_keeps_serving_headless(tenants_dir,
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_load_test_form_remembers_each_tenants_values_and_shows_compare_off(console):
+    async def scenario(app, pilot):
+        await select(app, pilot, "hello")
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LoadTestForm))
+        form = app.screen
+        compare = form.query_one("#compare")
+        assert not compare.value and compare.render().plain.startswith("▐ ▌")  # no X when off
+        compare.value = True
+        await until(pilot, lambda: compare.render().plain.startswith("▐X▌"))
+        compare.value = False
+        form.query_one("#path").value = "/remembered"
+        form.query_one("#duration").value = "0.3"
+        form.query_one("#connections").value = "3"
+        await pilot.click("#start")
+        await until(pilot, lambda: isinstance(app.screen, LoadTestScreen) and not app.screen.running)
+        assert app.load_runs[-1][0].spec.path == "/remembered"
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, LoadTestScreen))
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, LoadTestForm))
+        form = app.screen
+        assert form.query_one("#tenant").value == "hello"
+        assert (form.query_one("#path").value, form.query_one("#duration").value,
+                form.query_one("#connections").value) == ("/remembered", "0.3", "3")
+        form.query_one("#tenant").value = "counter"  # another tenant: not hello's values
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, LoadTestForm))
+        kept = json.loads((app.state_dir / "loadtest-form.json").read_text())
+        assert kept["hello"]["path"] == "/remembered"
+
+    console(scenario)
+
+
+def test_one_request_reads_as_one_request_per_second_not_four():
+    """The console polls four times a second; a smoke test's single request
+    read as "peak 4.0 req/s". Rates are taken over at least a second."""
+    from mtd.tui.headless import RateTracker
+
+    def entry(requests):
+        return [{"name": "hello", "requests": requests, "errors": {"fault": 0}}]
+
+    rates = RateTracker(error_rates=True, window=1.0)
+    seen = [rates.update(entry(0), 0.0)[0]["rps"]]
+    seen += [rates.update(entry(1), t / 4)[0]["rps"] for t in range(1, 12)]
+    assert max(seen) == 1.0 and seen[-1] == 0.0
+    steady = RateTracker(window=1.0)
+    for tick in range(12):  # 100 req/s, steadily
+        rps = steady.update(entry(25 * tick), tick / 4)[0]["rps"]
+    assert rps == 100.0

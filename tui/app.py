@@ -24,6 +24,7 @@ from mtd.engine import Engine, EngineConfig, LoadFailed
 from mtd.engine.loadtest import LoadTest, LoadTestResult
 from mtd.engine.watcher import TenantWatcher
 
+from .form_memory import FormMemory
 from .headless import RateTracker
 from .messages import EngineTick, FilterChanged, LogsArrived, Snapshot, TenantOpened, TenantSelected
 from .screens import (DashboardScreen, ExportPrompt, FilterPrompt, HelpScreen, LoadTestForm,
@@ -47,9 +48,13 @@ class ConsoleApp(App):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, config: EngineConfig, watch: bool = True) -> None:
+    def __init__(self, config: EngineConfig, watch: bool = True,
+                 state_dir: Path | None = None) -> None:
         super().__init__()
         self.config = config
+        # What the console keeps between sessions (the load test form's
+        # values, its error log): <cache>/console unless given.
+        self.state_dir = Path(state_dir or Path(config.cache_dir) / "console").expanduser().resolve()
         self.watch_files = watch
         self.engine: Engine | None = None
         self.watcher: TenantWatcher | None = None
@@ -199,13 +204,15 @@ class ConsoleApp(App):
             # that screen runs the new test, keeping the session's runs.
             if request is None:
                 return
+            self.form_memory.remember(request.tenant, request.remembered())
             existing = next((s for s in self.screen_stack if isinstance(s, LoadTestScreen)), None)
             if existing is None:
                 self.push_screen(LoadTestScreen(request))
             else:
                 existing.start(request)
 
-        self.push_screen(LoadTestForm(serving, self.selected, self.config.vanilla), launch)
+        self.push_screen(LoadTestForm(serving, self.selected, self.config.vanilla,
+                                      self.form_memory.load()), launch)
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "detail":  # only the dashboard has a tenant to open
@@ -317,7 +324,11 @@ class ConsoleApp(App):
 
     @property
     def errors_log(self) -> Path:
-        return Path(self.config.cache_dir) / "console" / "errors.log"
+        return self.state_dir / "errors.log"
+
+    @property
+    def form_memory(self) -> FormMemory:
+        return FormMemory(self.state_dir / "loadtest-form.json")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("Reload tenant", "Rebuild and swap the selected tenant (r)",
