@@ -183,6 +183,9 @@ def test_enter_opens_detail_with_limits_latency_and_error_line(console, shots):
         await until(pilot, lambda: isinstance(app.screen, TenantDetailScreen))
         detail = app.screen
         await until(pilot, lambda: "2,000,000" in plain(detail.query_one("#detail-limits")))
+        # Waits for the request to be counted (it failed once on "count 0"
+        # when the screen opened before the stats tick that counts it).
+        await until(pilot, lambda: "µs" in plain(detail.query_one("#detail-latency")))
         latency = plain(detail.query_one("#detail-latency"))
         assert "p99.9" in latency and "µs" in latency
         assert "last error: none" in plain(detail.query_one("#detail-error"))
@@ -192,11 +195,17 @@ def test_enter_opens_detail_with_limits_latency_and_error_line(console, shots):
         await select(app, pilot, "broken")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, TenantDetailScreen))
-        await pilot.pause(0.3)
+        await until(pilot, lambda: "app.py, line 2:" in plain(app.screen.query_one("#detail-error")))
         error = plain(app.screen.query_one("#detail-error"))
         assert "last error: broken: app.py:2:" in error
         assert "app.py, line 2:" in error
-        assert ">>> return 'text/plain', 1 +" in error  # the line the error names
+        # The line the error names, once, with a caret under where Python
+        # stopped (the "+" with nothing after it).
+        assert error.count("return 'text/plain', 1 +") == 1 and ">>>" not in error
+        lines = error.splitlines()
+        bad = next(i for i, l in enumerate(lines) if "return 'text/plain', 1 +" in l)
+        assert lines[bad].startswith("> 2 │") and lines[bad + 1].strip() == "^"
+        assert lines[bad + 1].index("^") == lines[bad].rindex("+")
         app.save_screenshot("tenant-error.svg", str(shots))
         # r on the detail screen reloads this tenant (it fails again: still an error)
         before = log_text(app).count("broken: app.py:2:")

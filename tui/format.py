@@ -7,6 +7,17 @@ from pathlib import Path
 
 from mtd.engine.units import duration_us, size  # noqa: F401 (size: for the widgets)
 
+# Control characters a tenant may print, other than newline and tab: shown
+# as \xNN so they cannot move the cursor, recolour or clear the console.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def shown_text(text: str) -> str:
+    """Tenant or build text made safe to show: every piece of it the
+    console displays goes through here (and into rich Text, never markup)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 # BuildError messages: "tenant: app.py:LINE: message"
 ERROR_LOCATION = re.compile(r"^(?P<tenant>[^:\s]+): (?P<file>[^:\s]+):(?P<line>\d+): (?P<message>.*)$")
 
