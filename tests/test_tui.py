@@ -30,10 +30,10 @@ from mtd.engine import EngineConfig
 from mtd.engine.loadtest import LoadTest, LoadTestSpec
 from mtd.tui.app import ConsoleApp
 from mtd.tui.screens import (DashboardScreen, ExportPrompt, FilterPrompt, HelpScreen, LoadTestForm,
-                             LoadTestScreen, TenantDetailScreen)
+                             LoadTestScreen, RequestScreen, TenantDetailScreen, TenantLogScreen)
 from mtd.tui.widgets import LogPanel, RateChart, SystemPanel, TenantTable
 
-from conftest import REPO, TENANTS
+from conftest import REPO, SEED_PAGE, TENANTS
 
 SIZE = (140, 40)
 BROKEN_SOURCE = "def on_client_request():\n    return 'text/plain', 1 +\n"
@@ -504,3 +504,93 @@ def test_one_request_reads_as_one_request_per_second_not_four():
     for tick in range(12):  # 100 req/s, steadily
         rps = steady.update(entry(25 * tick), tick / 4)[0]["rps"]
     assert rps == 100.0
+
+
+def rendered(log) -> str:
+    """What a RichLog shows, as plain text."""
+    return "\n".join("".join(segment.text for segment in strip) for strip in log.lines)
+
+
+def test_o_shows_a_tenants_output_builds_and_errors_with_its_text_made_safe(console, shots):
+    async def scenario(app, pilot):
+        engine = app.engine
+        await until(pilot, lambda: "broken: app.py:2:" in log_text(app))
+        # A line as the tenant's own output: escape sequences and markup.
+        with engine._lock:
+            engine._pending.extend(engine.logs.feed("broken", "\x1b[2Jcleared [b]not bold[/b]\x07\n"))
+        await select(app, pilot, "broken")
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, TenantLogScreen))
+        screen = app.screen
+        records = screen.query_one("#tlog-records")
+        await until(pilot, lambda: "cleared" in rendered(records))
+        shown = rendered(records)
+        assert "\\x1b[2Jcleared [b]not bold[/b]\\x07" in shown and "\x1b" not in shown
+        assert "build started" in shown and "error: broken: app.py:2:" in shown
+        assert "last error: broken: app.py:2: syntax error" in plain(screen.query_one("#tlog-summary"))
+        assert "no failed build kept" in plain(screen.query_one("#tlog-build")) \
+            or "build.log" in plain(screen.query_one("#tlog-build")) \
+            or ".log" in plain(screen.query_one("#tlog-build"))
+        app.save_screenshot("tenant-log.svg", str(shots))
+        # Only this tenant's records.
+        assert "Hello from Python" not in shown
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+
+    console(scenario)
+
+
+def test_t_sends_a_request_with_the_tenants_host_and_shows_the_answer(console, shots):
+    async def scenario(app, pilot):
+        await select(app, pilot, "hello")
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, RequestScreen))
+        screen = app.screen
+        assert screen.query_one("#req-host").value == "hello.localhost"
+        await pilot.press("enter")  # the path field has the focus
+        await until(pilot, lambda: screen.answer is not None)
+        answer = plain(screen.query_one("#req-answer"))
+        assert answer.startswith("200 OK  in ") and "content-type: text/plain" in answer
+        assert "long string if I had the" in answer
+        assert screen.answer.body == SEED_PAGE
+        app.save_screenshot("request.svg", str(shots))
+
+        screen.query_one("#req-host").value = "counter.localhost"
+        screen.query_one("#req-method").value = "post"
+        screen.query_one("#req-body").value = "ignored"
+        screen.answer = None
+        await pilot.click("#req-send")
+        await until(pilot, lambda: screen.answer is not None)
+        assert screen.answer.status == 200 and screen.answer.body == b"1 1\n"
+        assert plain(screen.query_one("#req-answer")).startswith("200 OK")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+
+    console(scenario)
+
+
+def test_c_shows_each_tenants_cost_per_request(console, shots):
+    async def scenario(app, pilot):
+        with httpx.Client(base_url=f"http://127.0.0.1:{app.engine.port}", timeout=5) as c:
+            for _ in range(5):
+                assert c.get("/", headers={"Host": "counter.localhost"}).content == b"1 1\n"
+        table = app.screen.query_one(TenantTable)
+        await pilot.press("c")
+        await until(pilot, lambda: table.view == "cost")
+        labels = [str(c.label) for c in table.columns.values()]
+        assert labels[:3] == ["tenant", "instr p50", "instr p99"]
+        assert {"pages/req", "peak mem", "in", "out", "budget", "memory", "fault", "bad resp",
+                "overload"} <= set(labels)
+        cost = next(s for s in app.engine.stats() if s["name"] == "counter")["cost"]
+        await until(pilot, lambda: table.get_cell("counter", "instr_p50").plain
+                    == f"{cost['instructions']['p50']:,}")
+        assert cost["instructions"]["p50"] > 0
+        assert table.get_cell("counter", "fault").plain == "0"
+        assert "cost per request" in table.border_title
+        app.save_screenshot("cost.svg", str(shots))
+        await pilot.press("c")
+        await until(pilot, lambda: table.view == "traffic")
+        assert table.get_cell("counter", "state").plain == "serving"
+        assert app.screen.query_one(SystemPanel).display
+
+    console(scenario)

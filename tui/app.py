@@ -28,8 +28,10 @@ from .form_memory import FormMemory
 from .headless import RateTracker
 from .messages import EngineTick, FilterChanged, LogsArrived, Snapshot, TenantOpened, TenantSelected
 from .screens import (DashboardScreen, ExportPrompt, FilterPrompt, HelpScreen, LoadTestForm,
-                      LoadTestRequest, LoadTestScreen, TenantDetailScreen)
+                      LoadTestRequest, LoadTestScreen, RequestScreen, TenantDetailScreen,
+                      TenantLogScreen)
 from .smoke import smoke_get
+from .tenant_logs import TenantLogs
 
 HISTORY = 240  # samples of req/s kept per tenant: a minute at 4 per second
 
@@ -42,6 +44,8 @@ class ConsoleApp(App):
         Binding("R", "reload_all", "Reload all"),
         Binding("l", "load_test", "Load test"),
         Binding("enter", "detail", "Detail"),
+        Binding("o", "tenant_log", "Tenant log"),
+        Binding("t", "request", "Request"),
         Binding("slash", "filter", "Filter"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
@@ -69,6 +73,7 @@ class ConsoleApp(App):
         self._rates = RateTracker(error_rates=True, window=1.0)
         self._history: dict[str, deque[float]] = {}
         self._last_tick: tuple | None = None  # what the last EngineTick showed
+        self.tenant_logs = TenantLogs()
         self._stop_lock = threading.Lock()
         self._stopped = False
         self._start_done = threading.Event()  # start_engine() finished, however it ended
@@ -141,7 +146,9 @@ class ConsoleApp(App):
             history={name: list(h) for name, h in self._history.items()})
         records = engine.drain_logs()
         if records:
-            self.get_screen_dashboard().post_message(LogsArrived(records))
+            self.tenant_logs.feed(records)
+            for screen in self.screen_stack:
+                screen.post_message(LogsArrived(records))
         # Screens are told only when something they show moved: an idle
         # console used ~8% of a core redrawing the same figures.
         changed = (tuple((e["name"], e["requests"], e["in_flight"], rows[e["name"]]["rps"],
@@ -228,13 +235,33 @@ class ConsoleApp(App):
                                       self.form_memory.load()), launch)
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        if action == "detail":  # only the dashboard has a tenant to open
+        if action in ("detail", "tenant_log"):  # the dashboard's selected tenant
             return isinstance(self.screen, DashboardScreen)
+        if action == "request":  # the dashboard's, or the one a tenant screen shows
+            return isinstance(self.screen, (DashboardScreen, TenantDetailScreen, TenantLogScreen))
         return True
 
     def action_detail(self) -> None:
         if self.selected and isinstance(self.screen, DashboardScreen):
             self.push_screen(TenantDetailScreen(self.selected))
+
+    def action_tenant_log(self) -> None:
+        if not self.selected:
+            self.notify("select a tenant first", severity="warning")
+        elif isinstance(self.screen, DashboardScreen):
+            self.push_screen(TenantLogScreen(self.selected))
+
+    def action_request(self, tenant: str | None = None) -> None:
+        """Send a request to the tenant (the selected one unless given)."""
+        if not self._need_engine():
+            return
+        tenant = tenant or getattr(self.screen, "tenant", None) or self.selected
+        if not tenant:
+            self.notify("select a tenant first", severity="warning")
+            return
+        status = self.engine.tenants.get(tenant)
+        host = status.hosts[0] if status and status.hosts else ""
+        self.push_screen(RequestScreen(tenant, host))
 
     def action_filter(self) -> None:
         def apply(text: str | None) -> None:
@@ -243,6 +270,14 @@ class ConsoleApp(App):
                 self.get_screen_dashboard().post_message(FilterChanged(text))
 
         self.push_screen(FilterPrompt(self.tenant_filter), apply)
+
+    def action_toggle_cost(self) -> None:
+        dashboard = self.get_screen_dashboard()
+        if self.screen is not dashboard:
+            self.notify("the cost view is the dashboard's table (escape back first)",
+                        severity="warning")
+            return
+        dashboard.action_toggle_cost()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -352,6 +387,12 @@ class ConsoleApp(App):
                             self.action_load_test)
         yield SystemCommand("Tenant detail", "Limits, latency and last error of the selected "
                             "tenant (enter)", self.action_detail)
+        yield SystemCommand("Tenant log", "Output, builds and errors of the selected tenant (o)",
+                            self.action_tenant_log)
+        yield SystemCommand("Send a request", "Send a request to the selected tenant and see "
+                            "the answer (t)", self.action_request)
+        yield SystemCommand("Cost view", "Switch the table between traffic and cost per request (c)",
+                            self.action_toggle_cost)
         yield SystemCommand("Filter", "Filter the tenants and the log by tenant (/)",
                             self.action_filter)
         yield SystemCommand("Export load test runs", "Write this session's runs as JSON",

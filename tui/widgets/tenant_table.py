@@ -18,7 +18,7 @@ from ..messages import Snapshot, TenantOpened, TenantSelected
 TRAFFIC = (("tenant", "tenant"), ("hosts", "hosts"), ("version", "version"),
            ("build", "build"), ("state", "state"), ("rps", "req/s"), ("p50", "p50"),
            ("p99", "p99"), ("errs", "errors/s"))
-COST = (("tenant", "tenant"), ("state", "state"), ("instr_p50", "instr p50"),
+COST = (("tenant", "tenant"), ("instr_p50", "instr p50"),
         ("instr_p99", "instr p99"), ("pages", "pages/req"), ("peak", "peak mem"),
         ("bytes_in", "in"), ("bytes_out", "out"), ("budget", "budget"), ("memory", "memory"),
         ("fault", "fault"), ("bad_response", "bad resp"), ("overloaded", "overload"))
@@ -105,7 +105,7 @@ class TenantTable(DataTable):
             instructions = cost.get("instructions", {})
             counted = instructions.get("count", 0)
             errors = stats.get("errors", {})
-            return [label, state_text(status),
+            return [label,
                     Text(f"{instructions.get('p50', 0):,}" if counted else "-", justify="right"),
                     Text(f"{instructions.get('p99', 0):,}" if counted else "-", justify="right"),
                     Text(f"{cost.get('pages_copied_per_request', 0.0):.2f}" if counted else "-",
