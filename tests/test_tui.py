@@ -594,3 +594,115 @@ def test_c_shows_each_tenants_cost_per_request(console, shots):
         assert app.screen.query_one(SystemPanel).display
 
     console(scenario)
+
+
+def test_every_key_and_screen_once_with_the_engine_serving_throughout(console, tmp_path):
+    """Each binding of every screen, pressed once, with a client asking the
+    engine all along: the console never takes the engine down."""
+    served, failed = [], []
+    stop = threading.Event()
+
+    def keep_asking(port: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as c:
+            while not stop.is_set():
+                try:
+                    served.append(c.get("/").status_code)
+                except httpx.HTTPError as e:
+                    failed.append(repr(e))
+                stop.wait(0.05)
+
+    async def on(pilot, app, kind):
+        await until(pilot, lambda: isinstance(app.screen, kind))
+        return app.screen
+
+    async def scenario(app, pilot):
+        asker = threading.Thread(target=keep_asking, args=(app.engine.port,), daemon=True)
+        asker.start()
+        try:
+            await select(app, pilot, "hello")
+            # Dashboard: r, R, c (twice), /, ?, ctrl+p.
+            await pilot.press("r")
+            await until(pilot, lambda: app.engine.tenants["hello"].version == 2)
+            await pilot.press("R")
+            await until(pilot, lambda: app.engine.tenants["counter"].version == 2)
+            await pilot.press("c")
+            await pilot.press("c")
+            await pilot.press("slash")
+            await on(pilot, app, FilterPrompt)
+            await pilot.press("escape")
+            await on(pilot, app, DashboardScreen)
+            await pilot.press("question_mark")
+            await on(pilot, app, HelpScreen)
+            await pilot.press("question_mark")
+            await on(pilot, app, DashboardScreen)
+            await pilot.press("ctrl+p")
+            await until(pilot, lambda: app.screen is not app.screen_stack[0])
+            await pilot.press("escape")
+            await on(pilot, app, DashboardScreen)
+            # enter: detail; there r, t (request: ctrl+s, escape), escape.
+            await pilot.press("enter")
+            detail = await on(pilot, app, TenantDetailScreen)
+            await pilot.press("r")
+            await until(pilot, lambda: app.engine.tenants["hello"].version == 4)
+            await pilot.press("t")
+            request = await on(pilot, app, RequestScreen)
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: request.answer is not None and request.answer.status == 200)
+            await pilot.press("escape")
+            assert await on(pilot, app, TenantDetailScreen) is detail
+            await pilot.press("escape")
+            await on(pilot, app, DashboardScreen)
+            # o: the tenant's log; there r, t, escape.
+            await pilot.press("o")
+            await on(pilot, app, TenantLogScreen)
+            await pilot.press("r")
+            await until(pilot, lambda: app.engine.tenants["hello"].version == 5)
+            await pilot.press("t")
+            await on(pilot, app, RequestScreen)
+            await pilot.press("escape")
+            await on(pilot, app, TenantLogScreen)
+            await pilot.press("escape")
+            await on(pilot, app, DashboardScreen)
+            # t from the dashboard.
+            await pilot.press("t")
+            await on(pilot, app, RequestScreen)
+            await pilot.press("escape")
+            await on(pilot, app, DashboardScreen)
+            # l: the form (escape), again (start); on the load test screen s, e, l.
+            await pilot.press("l")
+            await on(pilot, app, LoadTestForm)
+            await pilot.press("escape")
+            await on(pilot, app, DashboardScreen)
+            await pilot.press("l")
+            form = await on(pilot, app, LoadTestForm)
+            form.query_one("#duration").value = "20"
+            form.query_one("#rate").value = "200"
+            await pilot.click("#start")
+            screen = await on(pilot, app, LoadTestScreen)
+            await until(pilot, lambda: screen.current is not None)
+            await pilot.press("s")
+            await until(pilot, lambda: not screen.running, timeout=10)
+            await pilot.press("e")
+            export = await on(pilot, app, ExportPrompt)
+            export.query_one("Input").value = str(tmp_path / "runs.json")
+            await pilot.press("enter")
+            await until(pilot, (tmp_path / "runs.json").exists)
+            await pilot.press("l")
+            form = await on(pilot, app, LoadTestForm)
+            form.query_one("#duration").value = "0.3"
+            form.query_one("#rate").value = "0"
+            await pilot.click("#start")
+            await until(pilot, lambda: isinstance(app.screen, LoadTestScreen) and len(app.load_runs) == 2
+                        and not app.screen.running)
+            await pilot.press("escape")
+            await on(pilot, app, DashboardScreen)
+            count = len(served)
+            await until(pilot, lambda: len(served) > count + 3)
+        finally:
+            stop.set()
+            asker.join(timeout=10)
+        assert app.is_running and app.ui_error is None
+        assert not failed and set(served) == {200}
+        assert httpx.get(f"http://127.0.0.1:{app.engine.port}/", timeout=5).status_code == 200
+
+    console(scenario, timeout=180)
