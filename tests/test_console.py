@@ -124,3 +124,23 @@ def test_json_lines_follow_the_documented_schema(cache_dir, bundled_elves, tmp_p
     documented = (REPO / "docs" / "logging.md").read_text()
     for event in EVENTS:
         assert f"`{event}`" in documented, event
+
+
+def test_without_a_terminal_the_console_says_so_and_runs_headless(cache_dir, bundled_elves):
+    """`mtd-console | tee log` drew an 80x24 console into the pipe."""
+    argv = [sys.executable, "-m", "mtd.tui.main", "--port", "0", "--admin-port", "0",
+            "--threads", "1", "--tenants", str(TENANTS), "--cache-dir", str(cache_dir)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    try:
+        notice = proc.stderr.readline()
+        assert "not a terminal" in notice and "running headless as with --no-tui" in notice
+        match, _ = read_until(proc, r"serving on http://127\.0\.0\.1:(\d+)/")
+        with httpx.Client(base_url=f"http://127.0.0.1:{match.group(1)}") as c:
+            assert c.get("/").content == SEED_PAGE
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and rest.rstrip().endswith("mtd: stopped")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
