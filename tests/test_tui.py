@@ -29,6 +29,7 @@ from rich.console import Console
 from mtd.engine import EngineConfig
 from mtd.engine.loadtest import LoadTest, LoadTestSpec
 from mtd.tui.app import ConsoleApp
+from mtd.tui.format import rate, us
 from mtd.tui.screens import (DashboardScreen, ExportPrompt, FilterPrompt, HelpScreen, LoadTestForm,
                              LoadTestScreen, RequestScreen, TenantDetailScreen, TenantLogScreen)
 from mtd.tui.widgets import LogPanel, RateChart, SystemPanel, TenantTable
@@ -266,6 +267,15 @@ def test_l_runs_a_load_test_with_vanilla_comparison_and_exports(console, shots, 
         assert rps > 0
         assert results.get_cell_at((1, 2)) == "vanilla"
         assert "sandboxed / vanilla" in plain(screen.query_one("#lt-ratio"))
+        # The done line is the tenant's run, though vanilla ran last.
+        sandboxed = app.load_runs[0][0]
+        assert plain(screen.query_one("#lt-live")).startswith(
+            f"done: sandboxed hello {rate(sandboxed.rps)} req/s")
+        # The log reads in the table's units, not "p99 3178.5 us".
+        await until(pilot, lambda: "load test: sandboxed hello" in log_text(app))
+        line = next(l for l in log_text(app).splitlines() if "load test: sandboxed hello" in l)
+        assert f"p99 {us(sandboxed.report['latency']['p99_us'])}" in " ".join(line.split())
+        assert not re.search(r"\d us\b", line)
         assert screen.query_one("ProgressBar").percentage == 1.0
         app.save_screenshot("load-test.svg", str(shots))
 
