@@ -141,6 +141,7 @@ def test_dashboard_shows_tenants_rates_system_and_log(console, shots):
             chart = screen.query_one(RateChart)
             assert chart.tenant == "hello" and max(app.snapshot.history["hello"]) > 100
             await pilot.pause(1.0)  # let the chart fill a little
+            await pilot.pause()  # let what the test saw be drawn
             app.save_screenshot("dashboard.svg", str(shots))
         finally:
             test.stop()
@@ -207,6 +208,7 @@ def test_enter_opens_detail_with_limits_latency_and_error_line(console, shots):
         bad = next(i for i, l in enumerate(lines) if "return 'text/plain', 1 +" in l)
         assert lines[bad].startswith("> 2 │") and lines[bad + 1].strip() == "^"
         assert lines[bad + 1].index("^") == lines[bad].rindex("+")
+        await pilot.pause()  # let what the test saw be drawn
         app.save_screenshot("tenant-error.svg", str(shots))
         # r on the detail screen reloads this tenant (it fails again: still an error)
         before = log_text(app).count("broken: app.py:2:")
@@ -277,6 +279,7 @@ def test_l_runs_a_load_test_with_vanilla_comparison_and_exports(console, shots, 
         assert f"p99 {us(sandboxed.report['latency']['p99_us'])}" in " ".join(line.split())
         assert not re.search(r"\d us\b", line)
         assert screen.query_one("ProgressBar").percentage == 1.0
+        await pilot.pause()  # let what the test saw be drawn
         app.save_screenshot("load-test.svg", str(shots))
 
         await pilot.press("e")
@@ -541,6 +544,7 @@ def test_o_shows_a_tenants_output_builds_and_errors_with_its_text_made_safe(cons
         assert "no failed build kept" in plain(screen.query_one("#tlog-build")) \
             or "build.log" in plain(screen.query_one("#tlog-build")) \
             or ".log" in plain(screen.query_one("#tlog-build"))
+        await pilot.pause()  # let what the test saw be drawn
         app.save_screenshot("tenant-log.svg", str(shots))
         # Only this tenant's records.
         assert "Hello from Python" not in shown
@@ -563,6 +567,7 @@ def test_t_sends_a_request_with_the_tenants_host_and_shows_the_answer(console, s
         assert answer.startswith("200 OK  in ") and "content-type: text/plain" in answer
         assert "long string if I had the" in answer
         assert screen.answer.body == SEED_PAGE
+        await pilot.pause()  # let what the test saw be drawn
         app.save_screenshot("request.svg", str(shots))
 
         screen.query_one("#req-host").value = "counter.localhost"
@@ -597,6 +602,7 @@ def test_c_shows_each_tenants_cost_per_request(console, shots):
         assert cost["instructions"]["p50"] > 0
         assert table.get_cell("counter", "fault").plain == "0"
         assert "cost per request" in table.border_title
+        await pilot.pause()  # let what the test saw be drawn
         app.save_screenshot("cost.svg", str(shots))
         await pilot.press("c")
         await until(pilot, lambda: table.view == "traffic")
