@@ -9,6 +9,8 @@ from textual.widgets import Label, Sparkline
 
 from ..format import rate
 
+IDLE = [0.0] * 240  # a minute of nothing at four samples a second
+
 
 class RateChart(Vertical):
     """A titled sparkline of a req/s history."""
@@ -20,7 +22,7 @@ class RateChart(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("req/s", classes="chart-title")
-        yield Sparkline([0.0], summary_function=max)
+        yield Sparkline(IDLE, summary_function=max)
 
     def show(self, tenant: str | None, history: list[float]) -> None:
         self.tenant = tenant
@@ -31,11 +33,13 @@ class RateChart(Vertical):
         title = self.query_one(Label)
         if tenant is None:
             title.update("req/s: select a tenant")
-            self.query_one(Sparkline).data = [0.0]
+            self.query_one(Sparkline).data = IDLE
             return
         now = history[-1] if history else 0.0
         peak = max(history, default=0.0)
         title.update(Text.assemble("req/s of ", (tenant, "bold"),
                                    f": now {rate(now)}, peak {rate(peak)} "
-                                   f"(last {len(history) / 4:.0f} s)"))
-        self.query_one(Sparkline).data = list(history) or [0.0]
+                                   f"(last {len(history or IDLE) / 4:.0f} s)"))
+        # No history (a tenant that never loaded): a flat line, as for an
+        # idle one (a single sample drew full bars).
+        self.query_one(Sparkline).data = list(history) or IDLE
