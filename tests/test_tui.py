@@ -76,6 +76,10 @@ def console(tenants_dir, cache_dir, tmp_path):
                 await until(pilot, lambda: app.started, timeout=120)
                 await until(pilot, lambda: app.snapshot is not None
                             and "hello" in app.snapshot.statuses)
+                # The first builds are done: wait for the table to show it.
+                table = app.screen_stack[0].query_one(TenantTable)
+                await until(pilot, lambda: table.row_count == len(app.engine.tenants) and all(
+                    table.get_cell(name, "state").plain != "building" for name in app.engine.tenants))
                 await scenario(app, pilot)
                 if app.is_running:
                     await pilot.press("q")
