@@ -396,7 +396,7 @@ def test_tenant_text_in_the_log_and_detail_is_escaped_and_prefixed(tmp_path, cac
             error = plain(app.screen.query_one("#detail-error"))
             assert not UNSAFE.search(error)
             assert "\\x1b[2K\\bmtd: [evil] loaded \\x1b]0;t\\x07" in error
-            assert ">>> #error \\x1b[2K" in error  # the source line it names, escaped too
+            assert "1 │ #error \\x1b[2K" in error  # the source line it names, escaped too
             await pilot.press("escape")
             await pilot.press("q")
             await until(pilot, lambda: not app.is_running, timeout=30)
