@@ -1,0 +1,148 @@
+"""Hoists the str literals of Pythran's generated C++ out of the code that
+evaluates them, so each is built once, before ready, and a request only
+takes a reference (guest/pythran_literals.hpp says how a shared literal
+keeps behaving like the fresh buffer Pythran would have built).
+
+Pythran writes every Python str literal as `pythonic::types::str("...")`.
+Each such expression becomes `::mtd_literals::lN.get()`, and a definition
+`static const ::mtd_pythran::literal lN("...");` with the very same string
+literal token goes at the top of the file: the token is moved, never
+decoded or re-encoded, so its value is whatever the compiler made of it
+before, escapes, UTF-8 and embedded NULs included. The replacement is an
+expression of the same type and value category (a prvalue str) in the same
+place, so it parses the same in any expression context.
+
+The generated code comes from a tenant's Python, so this must never change
+what it means: the scan follows C++'s lexical rules for what it needs
+(comments, string and character literals), rewrites only occurrences in a
+context it recognises, and leaves the whole file alone at anything it does
+not fully understand (raw or prefixed literals, line splices, trigraphs,
+digraph directives, unterminated literals or comments). One linear regex
+scan: milliseconds even for megabytes of C++."""
+
+from __future__ import annotations
+
+import re
+
+PREFIX = "pythonic::types::str("
+NAMESPACE = "mtd_literals"
+HEADER = "pythran_literals.hpp"
+
+# One token of interest at a time; everything else in runs. Order matters:
+# comments and literals before the catch-alls.
+_TOKENS = re.compile(r"""
+    (?P<string>"(?:[^"\\\n]|\\.)*")
+  | (?P<char>'(?:[^'\\\n]|\\.)*')
+  | (?P<line_comment>//[^\n]*)
+  | (?P<block_comment>/\*.*?\*/)
+  | (?P<code>[^"'/]+|/)
+  """, re.X | re.S)
+
+_IDENT_CHAR = re.compile(r"[A-Za-z0-9_$\\\x80-\U0010ffff]")
+# What may stand before `pythonic::types::str(` for it to be an expression
+# of its own (the last non-blank character): an operator or punctuator that
+# ends an expression's left context. Not `.`, `->`, `::` (a member or a
+# nested name), `)`, `]` or an identifier (a cast, a declaration, `new`...),
+# except the keywords below.
+_BEFORE_OK = set("(,={[?!&|+-*%<>;}^:")
+_WORDS_OK = {"return", "throw"}
+
+
+class Unchanged(Exception):
+    """The file is left as it is; the message says why."""
+
+
+def hoist_literals(cpp: str) -> tuple[str, int]:
+    """(the rewritten C++, how many literal expressions it replaced).
+    The C++ comes back unchanged, with 0, when there is nothing to do or
+    anything about the file is not understood."""
+    try:
+        return _hoist(cpp)
+    except Unchanged:
+        return cpp, 0
+
+
+def explain(cpp: str) -> str | None:
+    """Why hoist_literals would leave cpp alone (None: it would not), for tests."""
+    try:
+        _hoist(cpp)
+    except Unchanged as e:
+        return str(e)
+    return None
+
+
+def _hoist(cpp: str) -> tuple[str, int]:
+    if PREFIX not in cpp:
+        return cpp, 0
+    if "\\\n" in cpp or "\r" in cpp:
+        raise Unchanged("line splice or carriage return")
+    if "??" in cpp:
+        raise Unchanged("possible trigraph")
+    tokens = list(_TOKENS.finditer(cpp))
+    if not tokens or tokens[-1].end() != len(cpp) or any(
+            a.end() != b.start() for a, b in zip(tokens, tokens[1:])) or tokens[0].start() != 0:
+        raise Unchanged("unrecognised text")  # unterminated literal (a lone quote)
+    literals: dict[str, int] = {}
+    pieces: list[str] = []
+    done = 0  # cpp[:done] is in pieces
+    for i, tok in enumerate(tokens):
+        kind = tok.lastgroup
+        start = tok.start()
+        if kind == "code":
+            text = tok.group()
+            if text == "/" and cpp.startswith("/*", start):
+                raise Unchanged("unterminated comment")
+            if "%:" in text:
+                raise Unchanged("digraph directive")
+            continue
+        if kind in ("string", "char") and start > 0 and _IDENT_CHAR.match(cpp[start - 1]):
+            raise Unchanged("prefixed literal or digit separator")
+        if kind != "string" or not cpp.endswith(PREFIX, 0, start):
+            continue
+        end = tok.end()
+        if not cpp.startswith(")", end):
+            continue
+        begin = start - len(PREFIX)
+        if not _expression_starts_at(cpp, begin):
+            continue
+        token = tok.group()
+        index = literals.setdefault(token, len(literals))
+        pieces.append(cpp[done:begin])
+        pieces.append(f"::{NAMESPACE}::l{index}.get()")
+        done = end + 1
+    if not literals:
+        return cpp, 0
+    pieces.append(cpp[done:])
+    count = len(pieces) // 2
+    definitions = "".join(f"static const ::mtd_pythran::literal l{index}({token});\n"
+                          for token, index in literals.items())
+    head = (f'#include "{HEADER}"\n'
+            f"namespace {NAMESPACE} {{\n{definitions}}}\n"
+            f"#line 1\n")
+    return head + "".join(pieces), count
+
+
+def _expression_starts_at(cpp: str, begin: int) -> bool:
+    """Whether `pythonic::types::str(` at begin starts an expression of its
+    own (see _BEFORE_OK), outside a preprocessor directive."""
+    line_start = cpp.rfind("\n", 0, begin) + 1
+    if cpp[line_start:begin].lstrip().startswith("#"):
+        return False
+    j = begin
+    while j > 0 and cpp[j - 1] in " \t\n":
+        j -= 1
+    if j == 0:
+        return True
+    before = cpp[j - 1]
+    if _IDENT_CHAR.match(before):
+        k = j
+        while k > 0 and _IDENT_CHAR.match(cpp[k - 1]):
+            k -= 1
+        return cpp[k:j] in _WORDS_OK and (k == 0 or cpp[k - 1] not in ".>:")
+    if before not in _BEFORE_OK:
+        return False
+    if before == ":" and j > 1 and cpp[j - 2] == ":":
+        return False  # a nested name: X::pythonic::...
+    if before == ">" and j > 1 and cpp[j - 2] == "-":
+        return False  # a member: p->pythonic::...
+    return True
