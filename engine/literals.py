@@ -3,14 +3,18 @@ evaluates them, so each is built once, before ready, and a request only
 takes a reference (guest/pythran_literals.hpp says how a shared literal
 keeps behaving like the fresh buffer Pythran would have built).
 
-Pythran writes every Python str literal as `pythonic::types::str("...")`.
-Each such expression becomes `::mtd_literals::lN.get()`, and a definition
-`static const ::mtd_pythran::literal lN("...");` with the very same string
-literal token goes at the top of the file: the token is moved, never
-decoded or re-encoded, so its value is whatever the compiler made of it
-before, escapes, UTF-8 and embedded NULs included. The replacement is an
-expression of the same type and value category (a prvalue str) in the same
-place, so it parses the same in any expression context.
+Pythran writes every Python str literal as `pythonic::types::str("...")`,
+and a one-character one, where it needs a str, as
+`pythonic::types::str(pythonic::types::chr('c'))` (built through an
+ostringstream: ~2,000 guest instructions). Each such expression becomes
+`::mtd_literals::lN.get()`, and a definition
+`static const ::mtd_pythran::literal lN("...");` (or `lN(1, 'c')`) with
+the very same literal token goes at the top of the file: the token is
+moved, never decoded or re-encoded, so its value is whatever the compiler
+made of it before, escapes, UTF-8 and embedded NULs included. The
+replacement is an expression of the same type and value category (a
+prvalue str) in the same place, so it parses the same in any expression
+context.
 
 The generated code comes from a tenant's Python, so this must never change
 what it means: the scan follows C++'s lexical rules for what it needs
@@ -25,6 +29,7 @@ from __future__ import annotations
 import re
 
 PREFIX = "pythonic::types::str("
+CHR_PREFIX = "pythonic::types::str(pythonic::types::chr("
 NAMESPACE = "mtd_literals"
 HEADER = "pythran_literals.hpp"
 
@@ -72,7 +77,7 @@ def explain(cpp: str) -> str | None:
 
 
 def _hoist(cpp: str) -> tuple[str, int]:
-    if PREFIX not in cpp:
+    if PREFIX not in cpp:  # CHR_PREFIX starts with it
         return cpp, 0
     if "\\\n" in cpp or "\r" in cpp:
         raise Unchanged("line splice or carriage return")
@@ -97,25 +102,28 @@ def _hoist(cpp: str) -> tuple[str, int]:
             continue
         if kind in ("string", "char") and start > 0 and _IDENT_CHAR.match(cpp[start - 1]):
             raise Unchanged("prefixed literal or digit separator")
-        if kind != "string" or not cpp.endswith(PREFIX, 0, start):
+        if kind == "string":
+            prefix, suffix, value = PREFIX, ")", tok.group()
+        elif kind == "char":
+            # A one-character str: Pythran builds it through an ostringstream.
+            prefix, suffix, value = CHR_PREFIX, "))", f"1, {tok.group()}"
+        else:
             continue
         end = tok.end()
-        if not cpp.startswith(")", end):
+        begin = start - len(prefix)
+        if (not cpp.endswith(prefix, 0, start) or not cpp.startswith(suffix, end)
+                or not _expression_starts_at(cpp, begin)):
             continue
-        begin = start - len(PREFIX)
-        if not _expression_starts_at(cpp, begin):
-            continue
-        token = tok.group()
-        index = literals.setdefault(token, len(literals))
+        index = literals.setdefault(value, len(literals))
         pieces.append(cpp[done:begin])
         pieces.append(f"::{NAMESPACE}::l{index}.get()")
-        done = end + 1
+        done = end + len(suffix)
     if not literals:
         return cpp, 0
     pieces.append(cpp[done:])
     count = len(pieces) // 2
-    definitions = "".join(f"static const ::mtd_pythran::literal l{index}({token});\n"
-                          for token, index in literals.items())
+    definitions = "".join(f"static const ::mtd_pythran::literal l{index}({value});\n"
+                          for value, index in literals.items())
     head = (f'#include "{HEADER}"\n'
             f"namespace {NAMESPACE} {{\n{definitions}}}\n"
             f"#line 1\n")

@@ -263,6 +263,11 @@ public:
   {
     mem_.count = 0;
   }
+  // str(chr(c)): the one character c (what Pythran's ostringstream gives).
+  literal(size_t n, char c) : mem_(n, c)
+  {
+    mem_.count = 0;
+  }
   literal(const literal &) = delete;
   literal &operator=(const literal &) = delete;
 
