@@ -43,6 +43,7 @@ _TOKENS = re.compile(r"""
   | (?P<code>[^"'/]+|/)
   """, re.X | re.S)
 
+_DIRECTIVE = re.compile(r"^[ \t]*(?:#|%:)", re.M)
 _IDENT_CHAR = re.compile(r"[A-Za-z0-9_$\\\x80-\U0010ffff]")
 # What may stand before `pythonic::types::str(` for it to be an expression
 # of its own (the last non-blank character): an operator or punctuator that
@@ -83,22 +84,30 @@ def _hoist(cpp: str) -> tuple[str, int]:
         raise Unchanged("line splice or carriage return")
     if "??" in cpp:
         raise Unchanged("possible trigraph")
-    tokens = list(_TOKENS.finditer(cpp))
-    if not tokens or tokens[-1].end() != len(cpp) or any(
-            a.end() != b.start() for a, b in zip(tokens, tokens[1:])) or tokens[0].start() != 0:
-        raise Unchanged("unrecognised text")  # unterminated literal (a lone quote)
+    # Lines that are (or might be: one inside a block comment) directives.
+    directives = {m.start() for m in _DIRECTIVE.finditer(cpp)}
     literals: dict[str, int] = {}
     pieces: list[str] = []
     done = 0  # cpp[:done] is in pieces
-    for i, tok in enumerate(tokens):
-        kind = tok.lastgroup
-        start = tok.start()
-        if kind == "code":
+    line_start = 0  # of the line the current token starts on
+    expected = 0  # where the next token must start
+    # Lazily, stopping at the first thing not understood: an unterminated
+    # block comment costs one scan to the end, not one per `/*`.
+    for tok in _TOKENS.finditer(cpp):
+        kind, start = tok.lastgroup, tok.start()
+        if start != expected:
+            raise Unchanged("unrecognised text")  # an unterminated literal (a lone quote)
+        expected = tok.end()
+        if kind in ("code", "block_comment"):
             text = tok.group()
-            if text == "/" and cpp.startswith("/*", start):
-                raise Unchanged("unterminated comment")
-            if "%:" in text:
-                raise Unchanged("digraph directive")
+            if kind == "code":
+                if text == "/" and cpp.startswith("/*", start):
+                    raise Unchanged("unterminated comment")
+                if "%:" in text:
+                    raise Unchanged("digraph directive")
+            newline = text.rfind("\n")
+            if newline >= 0:
+                line_start = start + newline + 1
             continue
         if kind in ("string", "char") and start > 0 and _IDENT_CHAR.match(cpp[start - 1]):
             raise Unchanged("prefixed literal or digit separator")
@@ -112,12 +121,14 @@ def _hoist(cpp: str) -> tuple[str, int]:
         end = tok.end()
         begin = start - len(prefix)
         if (not cpp.endswith(prefix, 0, start) or not cpp.startswith(suffix, end)
-                or not _expression_starts_at(cpp, begin)):
+                or line_start in directives or not _expression_starts_at(cpp, begin)):
             continue
         index = literals.setdefault(value, len(literals))
         pieces.append(cpp[done:begin])
         pieces.append(f"::{NAMESPACE}::l{index}.get()")
         done = end + len(suffix)
+    if expected != len(cpp):
+        raise Unchanged("unrecognised text")
     if not literals:
         return cpp, 0
     pieces.append(cpp[done:])
@@ -132,10 +143,8 @@ def _hoist(cpp: str) -> tuple[str, int]:
 
 def _expression_starts_at(cpp: str, begin: int) -> bool:
     """Whether `pythonic::types::str(` at begin starts an expression of its
-    own (see _BEFORE_OK), outside a preprocessor directive."""
-    line_start = cpp.rfind("\n", 0, begin) + 1
-    if cpp[line_start:begin].lstrip().startswith("#"):
-        return False
+    own (see _BEFORE_OK). Looks back only over the blanks and the word just
+    before it, so all calls together read each character at most twice."""
     j = begin
     while j > 0 and cpp[j - 1] in " \t\n":
         j -= 1

@@ -245,6 +245,28 @@ def test_pass_leaves_a_file_it_does_not_understand_alone(cpp, reason):
     assert reason in explain(cpp)
 
 
+def test_pass_skips_directive_lines_only():
+    cpp = ('  #  define X pythonic::types::str("a")\n'
+           '/* a comment\n # not code */ f(pythonic::types::str("b"));\n'
+           'f(pythonic::types::str("c")); // #\n')
+    out = body_of(cpp)
+    assert 'define X pythonic::types::str("a")' in out  # a directive
+    assert 'f(pythonic::types::str("b"))' in out  # a line begun in a comment: maybe one
+    assert "f(::mtd_literals::l0.get()); // #" in out
+
+
+def test_pass_reads_a_long_line_of_literals_once():
+    """A giant one-line expression (Pythran writes a list of 100,000 literals
+    on one line): looking back to the line's start for each literal would
+    take minutes; the pass must not."""
+    n = 100_000
+    cpp = "f(" + ", ".join(f'pythonic::types::str("w{i}")' for i in range(n)) + ");\n"
+    out, count = hoist_literals(cpp + "/*" * 50_000)  # and many unterminated comments
+    assert (out, count) == (cpp + "/*" * 50_000, 0)
+    out, count = hoist_literals(cpp)
+    assert count == n and out.endswith(f"::mtd_literals::l{n - 1}.get());\n")
+
+
 def test_pass_accepts_every_expression_context():
     for before in ["(", ",", "=", "{", "[", "?", "!", "&&", "||", "+", "-", "*", "%", "<", ">",
                    ";", "}", "^", "a ? b :", "return ", "throw ", "return\n  "]:
