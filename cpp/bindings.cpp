@@ -175,9 +175,14 @@ struct Keys {
              *status_3xx = intern("status_3xx"), *status_4xx = intern("status_4xx"),
              *status_5xx = intern("status_5xx"), *errors = intern("errors"), *sandbox_ns = intern("sandbox_ns"),
              *in_flight = intern("in_flight"), *parked = intern("parked"), *log_dropped = intern("log_dropped"), *latency = intern("latency"),
-             *sandbox_latency = intern("sandbox_latency"), *count = intern("count"), *p50 = intern("p50"),
-             *p90 = intern("p90"), *p99 = intern("p99"), *p999 = intern("p999"), *max = intern("max"),
-             *mean = intern("mean");
+             *sandbox_latency = intern("sandbox_latency"), *count = intern("count"), *p50_us = intern("p50_us"),
+             *p90_us = intern("p90_us"), *p99_us = intern("p99_us"), *p999_us = intern("p999_us"),
+             *max_us = intern("max_us"), *mean_us = intern("mean_us"), *p50 = intern("p50"), *p90 = intern("p90"),
+             *p99 = intern("p99"), *p999 = intern("p999"), *max = intern("max"), *mean = intern("mean"),
+             *cost = intern("cost"), *instructions = intern("instructions"), *pages_copied = intern("pages_copied"),
+             *pages_copied_per_request = intern("pages_copied_per_request"),
+             *peak_memory_bytes = intern("peak_memory_bytes"), *bytes_in = intern("bytes_in"),
+             *bytes_out = intern("bytes_out");
     PyObject* outcome[stats::kOutcomeCount];
     Keys() {
         for (size_t i = 0; i < stats::kOutcomeCount; ++i)
@@ -201,17 +206,42 @@ void set(PyObject* dict, PyObject* key, PyObject* value) {
 void set_u64(PyObject* d, PyObject* k, uint64_t v) { set(d, k, PyLong_FromUnsignedLongLong(v)); }
 void set_us(PyObject* d, PyObject* k, double ns) { set(d, k, PyFloat_FromDouble(ns / 1e3)); }
 
-// {count, p50, p90, p99, p999, max, mean}: microseconds as floats, count an int.
+// {count, p50_us, p90_us, p99_us, p999_us, max_us, mean_us}: microseconds
+// as floats (the unit in the key), count an int.
 py::dict latency_dict(const stats::LatencySummary& l) {
     const Keys& k = keys();
     py::dict d;
     set_u64(d.ptr(), k.count, l.count);
-    set_us(d.ptr(), k.p50, double(l.p50));
-    set_us(d.ptr(), k.p90, double(l.p90));
-    set_us(d.ptr(), k.p99, double(l.p99));
-    set_us(d.ptr(), k.p999, double(l.p999));
-    set_us(d.ptr(), k.max, double(l.max));
-    set_us(d.ptr(), k.mean, l.mean);
+    set_us(d.ptr(), k.p50_us, double(l.p50));
+    set_us(d.ptr(), k.p90_us, double(l.p90));
+    set_us(d.ptr(), k.p99_us, double(l.p99));
+    set_us(d.ptr(), k.p999_us, double(l.p999));
+    set_us(d.ptr(), k.max_us, double(l.max));
+    set_us(d.ptr(), k.mean_us, l.mean);
+    return d;
+}
+
+// The same keys as /stats' "cost" (stats/json_format.hpp).
+py::dict cost_dict(const stats::CostSnapshot& c) {
+    const Keys& k = keys();
+    py::dict i;
+    set_u64(i.ptr(), k.count, c.instructions.count);
+    set_u64(i.ptr(), k.p50, c.instructions.p50);
+    set_u64(i.ptr(), k.p90, c.instructions.p90);
+    set_u64(i.ptr(), k.p99, c.instructions.p99);
+    set_u64(i.ptr(), k.p999, c.instructions.p999);
+    set_u64(i.ptr(), k.max, c.instructions.max);
+    set(i.ptr(), k.mean, PyFloat_FromDouble(c.instructions.mean));
+    py::dict d;
+    set(d.ptr(), k.instructions, i.release().ptr());
+    set_u64(d.ptr(), k.pages_copied, c.copied_bytes / stats::kPageBytes);
+    const double per_request = c.instructions.count
+                                   ? double(c.copied_bytes) / stats::kPageBytes / double(c.instructions.count)
+                                   : 0.0;
+    set(d.ptr(), k.pages_copied_per_request, PyFloat_FromDouble(per_request));
+    set_u64(d.ptr(), k.peak_memory_bytes, c.peak_memory);
+    set_u64(d.ptr(), k.bytes_in, c.bytes_in);
+    set_u64(d.ptr(), k.bytes_out, c.bytes_out);
     return d;
 }
 
@@ -246,6 +276,7 @@ py::list stats_list(const server::Server& s, const std::optional<std::vector<std
         set_u64(p, k.log_dropped, snap.log_dropped);
         set(p, k.latency, latency_dict(snap.latency).release().ptr());
         set(p, k.sandbox_latency, latency_dict(snap.sandbox_latency).release().ptr());
+        set(p, k.cost, cost_dict(snap.cost).release().ptr());
         out[i++] = std::move(d);
     }
     return out;
@@ -403,9 +434,15 @@ PYBIND11_MODULE(_core, m) {
             "remove_tenant", [](server::Server& s, const std::string& name) { return s.registry().remove(name); },
             py::arg("name"))
         .def("stats", &stats_list, py::arg("names") = py::none(),
-             "Per-tenant counters and latency; the first entry, named '', counts requests no tenant "
-             "matched. names: only these tenants ('' for the unrouted entry). Latency dicts are "
-             "{count, p50, p90, p99, p999, max, mean} in microseconds since the tenant was first loaded.")
+             "Per-tenant counters, latency and cost; the first entry, named '(no tenant)', counts "
+             "requests no tenant matched. names: only these tenants ('' or '(no tenant)' for the "
+             "unrouted entry). Latency dicts are {count, p50_us, p90_us, p99_us, p999_us, max_us, "
+             "mean_us} since the tenant was first loaded; cost is {instructions {count, p50, p90, p99, "
+             "p999, max, mean}, pages_copied, pages_copied_per_request, peak_memory_bytes, bytes_in, "
+             "bytes_out}.")
+        .def("set_ready", &server::Server::set_ready, py::arg("ready"), py::arg("detail"),
+             "What the admin listener's /readyz answers: 200 'ready: <detail>' or 503 'not ready: <detail>'.")
+        .def("readiness", &server::Server::readiness, "(ready, detail) as /readyz reports them.")
         .def("drain_logs", &drain_logs, py::arg("max") = 1000, "Up to `max` (tenant, text) pairs, oldest first.")
         .def_property_readonly("dropped_logs", [](server::Server& s) { return s.logs().dropped(); });
 
@@ -422,6 +459,6 @@ PYBIND11_MODULE(_core, m) {
         .def("stop", &loadgen::LoadGenerator::stop, "Ends early; wait() then reports what was done.")
         .def("wait", &report_dict,
              "Blocks (without the GIL) until done; returns the report: requests, seconds, rps, body_bytes, "
-             "status {1xx..5xx, other}, errors {connect, write, read, timeout, parse}, latency {count, p50, "
-             "p90, p99, p999, max, mean} in microseconds.");
+             "status {1xx..5xx, other}, errors {connect, write, read, timeout, parse}, latency {count, "
+             "p50_us, p90_us, p99_us, p999_us, max_us, mean_us}.");
 }

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from . import build_sandbox
 from .build_sandbox import SandboxUnavailable
+from .literals import hoist_literals
 from .pch import precompiled_header
 from .pythran_runner import run_pythran
 from .safe_text import one_line
@@ -292,8 +293,13 @@ class Builder:
             raise BuildError(spec.name, spec.source.name, line, message)
         if done.cpp is None:
             raise BuildError(spec.name, spec.source.name, None, "pythran wrote no app.cpp")
-        (scratch / "app.cpp").write_bytes(done.cpp)
-        (work / "app.cpp").write_bytes(done.cpp)
+        # str literals built once before ready instead of on every call
+        # (literals.py); surrogateescape keeps any byte as it was.
+        cpp, hoisted = hoist_literals(done.cpp.decode("utf-8", "surrogateescape"))
+        cpp_bytes = cpp.encode("utf-8", "surrogateescape")
+        self._log(work, "hoist literals", f"{hoisted} str literal expressions hoisted\n")
+        (scratch / "app.cpp").write_bytes(cpp_bytes)
+        (work / "app.cpp").write_bytes(cpp_bytes)
         defines = [f"-DMTD_HANDLER_ARGS={handler.handler_args}"]
         if handler.has_on_init:
             defines.append("-DMTD_HAS_ON_INIT")

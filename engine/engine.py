@@ -40,11 +40,16 @@ class TenantStatus:
     cached: bool = False
     error: str | None = None
     log_path: Path | None = None
-    save_to_serving_s: float | None = None  # last hot reload: file saved -> new version live
+    save_to_serving_s: float | None = None  # last hot reload: change seen -> new version live
 
 
 class Engine:
     def __init__(self, config: EngineConfig):
+        # Paths are fixed at start-up: a relative --cache-dir used to reach
+        # the build steps, which run in other working directories, and
+        # every Python tenant failed with "pythran failed" and an empty log.
+        config.tenants_dir = Path(config.tenants_dir).expanduser().resolve()
+        config.cache_dir = Path(config.cache_dir).expanduser().resolve()
         self.config = config
         self.builder = Builder(config.cache_dir)
         self.server = _core.Server(config.host, config.port, config.threads,
@@ -71,21 +76,40 @@ class Engine:
                           "the build sandbox and can read any file this server can")
         specs, problems = discover_tenants(self.config.tenants_dir)
         for problem in problems:
-            self.note("", f"tenant config: {problem}")
+            self.note("", f"error: tenant config: {problem}", event="error")
         jobs = self.config.build_jobs or os.cpu_count() or 1
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             statuses = list(pool.map(self._load_quietly, specs))
         self.server.start()
         self._started = True
-        self.note("", f"serving on http://{self.config.host}:{self.port}/")
+        self._update_readiness()
+        self.note("", f"serving on http://{self.config.host}:{self.port}/", event="serving",
+                  port=self.port, admin_port=self.admin_port or None)
         if self.admin_port:
-            self.note("", f"admin on http://127.0.0.1:{self.admin_port}/metrics and /stats")
+            self.note("", f"admin on http://127.0.0.1:{self.admin_port}/metrics, /stats, "
+                          f"/healthz and /readyz")
         return statuses
 
     def stop(self) -> None:
         if self._started:
+            self.server.set_ready(False, "stopping")
             self.server.stop()
             self._started = False
+
+    def _update_readiness(self) -> None:
+        """/readyz (admin port): ready once the first builds are done and
+        the server serves. A tenant whose build failed does not make the
+        whole server unready (its neighbours serve); the detail names it."""
+        if not self._started:
+            return
+        with self._lock:
+            statuses = list(self.tenants.values())
+        serving = sum(1 for s in statuses if s.version > 0)
+        failed = sorted(s.name for s in statuses if s.version == 0 and s.state == "error")
+        detail = f"{serving} tenant(s) serving"
+        if failed:
+            detail += f"; never built: {', '.join(failed)}"
+        self.server.set_ready(True, detail)
 
     def __enter__(self) -> "Engine":
         self.start()
@@ -110,6 +134,9 @@ class Engine:
         one-line reason; the previous version, if any, keeps serving."""
         status = self._status_for(spec)
         status.state = "building"
+        started = time.monotonic()
+        self.note(spec.name, "build started", event="build_started", language=spec.language,
+                  hosts=spec.hosts, default=spec.default)
         try:
             result = self.builder.build(spec)
             limits = _core.Limits()
@@ -118,14 +145,17 @@ class Engine:
             loaded = self.server.load_tenant(spec.name, result.elf.read_bytes(), spec.hosts,
                                              limits, spec.default)
         except BuildError as e:
-            self._fail(status, str(e), e.log)
+            self._fail(status, str(e), e.log, time.monotonic() - started)
             raise LoadFailed(str(e)) from e
         except _core.LoadError as e:
-            self._fail(status, f"{spec.name}: {e}", None)
+            self._fail(status, f"{spec.name}: {e}", None, time.monotonic() - started)
             raise LoadFailed(f"{spec.name}: {e}") from e
-        except Exception as e:  # whatever it was, this tenant failed; the thread goes on
-            message = f"{spec.name}: {type(e).__name__}: {e}"
-            self._fail(status, message, None)
+        except Exception as e:
+            # Anything else (a broken build tool, a full disk, a bug) is this
+            # tenant's build error too: the tenant leaves "building", its
+            # last good version keeps serving, and no build thread dies.
+            message = f"{spec.name}: build failed: {type(e).__name__}: {e}".splitlines()[0]
+            self._fail(status, message, None, time.monotonic() - started)
             raise LoadFailed(message) from e
         finally:
             self._drain_guest_logs()  # on_init's prints come before the "loaded" line
@@ -137,19 +167,22 @@ class Engine:
         if not result.cached and build_sandbox.unsafe():
             how += " WITHOUT the build sandbox"
         self.note(spec.name, f"loaded version {status.version} ({how}, "
-                               f"on_init {loaded['init_instructions']:,} instructions)")
+                               f"on_init {loaded['init_instructions']:,} instructions)",
+                  event="build_done", version=status.version, cached=result.cached,
+                  build_s=round(result.seconds, 3), init_instructions=loaded["init_instructions"])
+        self._update_readiness()
         return status
 
     def reload(self, name: str) -> TenantStatus:
         """Re-reads the tenant's folder and loads it again."""
         try:
             spec = load_tenant(Path(self.config.tenants_dir) / name)
-        except TenantConfigError as e:
+        except (TenantConfigError, OSError) as e:
             status = self.tenants.get(name)
             if status:
                 self._fail(status, str(e), None)
             else:
-                self.note(name, f"error: {e}")
+                self.note(name, f"error: {e}", event="error")
             raise LoadFailed(str(e)) from e
         return self.load(spec)
 
@@ -158,7 +191,8 @@ class Engine:
         with self._lock:
             self.tenants.pop(name, None)
         if removed:
-            self.note(name, "unloaded")
+            self.note(name, "unloaded", event="tenant_removed")
+        self._update_readiness()
         return removed
 
     def _load_quietly(self, spec: TenantSpec) -> TenantStatus:
@@ -173,15 +207,21 @@ class Engine:
             if status is None:
                 status = self.tenants[spec.name] = TenantStatus(spec.name, spec.hosts,
                                                                 spec.default)
+                self._pending.append(self.logs.event(spec.name, "tenant added", "tenant_added",
+                                                     hosts=spec.hosts, default=spec.default))
             status.hosts, status.default = spec.hosts, spec.default
             return status
 
-    def _fail(self, status: TenantStatus, message: str, log: Path | None) -> None:
+    def _fail(self, status: TenantStatus, message: str, log: Path | None,
+              seconds: float | None = None) -> None:
         # A tenant that served before keeps serving its last good version.
         status.state = "serving" if status.version else "error"
         status.error, status.log_path = message, log
         suffix = f" (full log: {log})" if log else ""
-        self.note(status.name, f"error: {message}{suffix}")
+        self.note(status.name, f"error: {message}{suffix}", event="build_failed", error=message,
+                  log=str(log) if log else None, still_serving=status.version or None,
+                  seconds=round(seconds, 3) if seconds is not None else None)
+        self._update_readiness()
 
     # -- observation -------------------------------------------------------
 
@@ -232,7 +272,8 @@ class Engine:
             for tenant, text in chunks:
                 self._pending.extend(self.logs.feed(tenant, text))
 
-    def note(self, tenant: str, text: str) -> None:
-        """Adds an engine event to the log (builds, loads, errors, the watcher's)."""
+    def note(self, tenant: str, text: str, event: str = "note", **fields) -> None:
+        """Adds an engine event to the log (builds, loads, errors, the
+        watcher's): `text` for people, `event` and `fields` for the JSON lines."""
         with self._lock:
-            self._pending.append(self.logs.event(tenant, text))
+            self._pending.append(self.logs.event(tenant, text, event, **fields))

@@ -8,6 +8,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from .. import _core
+from .units import duration_us
 
 VANILLA_PATH = "/_mtd/vanilla"
 
@@ -45,10 +46,21 @@ class LoadTestResult:
             v for k, v in status.items() if k != "2xx")
 
     def summary(self) -> str:
+        """One line, in the console's units (engine/units.py)."""
         lat = self.report["latency"]
-        return (f"{self.spec.label:<20} {self.rps:>10,.0f} req/s  p50 {lat['p50']:>7.1f} us"
-                f"  p99 {lat['p99']:>8.1f} us  max {lat['max']:>9.1f} us  "
+        return (f"{self.spec.label:<20} {self.rps:>10,.0f} req/s  p50 {duration_us(lat['p50_us']):>8}"
+                f"  p99 {duration_us(lat['p99_us']):>8}  max {duration_us(lat['max_us']):>8}  "
                 f"{self.report['requests']:,} requests, {self.failed:,} failed")
+
+    def fields(self) -> dict:
+        """The run for a structured log line (docs/logging.md: load_test)."""
+        lat = self.report["latency"]
+        return {"target": "vanilla" if self.spec.vanilla else self.spec.tenant,
+                "path": VANILLA_PATH if self.spec.vanilla else self.spec.path,
+                "duration_s": self.spec.duration, "connections": self.spec.connections,
+                "rate": self.spec.rate, "requests": self.report["requests"],
+                "seconds": self.report["seconds"], "rps": self.rps, "failed": self.failed,
+                "p50_us": lat["p50_us"], "p99_us": lat["p99_us"], "max_us": lat["max_us"]}
 
 
 def host_header_for(engine, spec: LoadTestSpec) -> str:

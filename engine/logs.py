@@ -16,6 +16,31 @@ from .safe_text import escape
 
 MAX_LINE = 4096  # characters of one line kept
 
+# Every event a log line can be, with the fields it carries besides
+# "time", "event", "tenant", "kind" and "text" (docs/logging.md documents
+# them; tests/test_logs.py holds the JSON lines to this table). A field is
+# null when it does not apply (e.g. "log" when no log file was kept).
+EVENTS: dict[str, tuple[str, ...]] = {
+    "output": (),                   # a line the tenant printed (kind "guest")
+    "tenant_added": ("hosts", "default"),
+    "tenant_removed": (),
+    "build_started": ("language", "hosts", "default"),
+    "build_done": ("version", "cached", "build_s", "init_instructions"),
+    "build_failed": ("error", "log", "still_serving", "seconds"),
+    "reload_requested": (),
+    "reload": ("seconds", "version"),  # a watched change served: seconds from seen to serving
+    "smoke": ("status", "ms", "bytes"),
+    "load_test": ("target", "path", "duration_s", "connections", "rate", "requests", "seconds",
+                  "rps", "failed", "p50_us", "p99_us", "max_us"),
+    "serving": ("port", "admin_port"),
+    "error": (),                    # anything else that went wrong; the text says what
+    "console_error": ("where", "traceback_file"),
+    "note": (),                     # anything else worth a line (exports, addresses)
+    # Lines of the headless mode itself, not records:
+    "stats": ("tenants",),          # once a second
+    "stopped": (),
+}
+
 
 @dataclass(frozen=True)
 class LogRecord:
@@ -23,6 +48,10 @@ class LogRecord:
     text: str
     kind: str = "guest"  # "guest": the tenant's own output; "engine": builds, loads, errors
     at: float = field(default_factory=time.time)
+    # Engine events: what happened ("build_done", ...; docs/logging.md) and
+    # its figures, for the JSON lines. "output" for a tenant's own line.
+    event: str = "output"
+    fields: dict = field(default_factory=dict, compare=False)
 
 
 class LogAssembler:
@@ -64,15 +93,23 @@ class LogAssembler:
         self.records.extend(out)
         return out
 
-    def event(self, tenant: str, text: str) -> LogRecord:
-        record = LogRecord(tenant, text, kind="engine")
+    def event(self, tenant: str, text: str, event: str = "note", **fields) -> LogRecord:
+        assert event in EVENTS, event
+        record = LogRecord(tenant, text, kind="engine", event=event,
+                           fields={name: fields.get(name) for name in EVENTS[event]})
         self.records.append(record)
         return record
 
     @staticmethod
     def _drop_notice(tenant: str, dropped: int) -> list[LogRecord]:
-        return [LogRecord(tenant, f"[{dropped:,} bytes of a long line dropped]", kind="engine")]
+        return [LogRecord(tenant, f"[{dropped:,} bytes of a long line dropped]", kind="engine", event="note")]
 
 
 def _size(text: str) -> int:
     return len(text.encode("utf-8", errors="surrogatepass"))
+
+
+def record_json(record: LogRecord) -> dict:
+    """A record as one JSON line of `mtd-console --no-tui --json`."""
+    return {"time": record.at, "event": record.event, "tenant": record.tenant,
+            "kind": record.kind, "text": record.text, **record.fields}

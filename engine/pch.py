@@ -29,7 +29,13 @@ def precompiled_header(cache_dir: Path, guest_dir: Path, compile_argv: list[str]
     compile_argv is the compiler and every flag a tenant compile uses; the
     header must be built with exactly those to be valid for it."""
     header = guest_dir / HEADER_NAME
-    key = hashlib.sha256("\0".join(compile_argv).encode() + header.read_bytes()).hexdigest()[:24]
+    # Every guest header, not just this one: it includes pythran_literals.hpp
+    # from guest_dir, and GCC would use a stale .gch without a word.
+    h = hashlib.sha256("\0".join(compile_argv).encode())
+    for guest_file in sorted(Path(guest_dir).iterdir()):
+        if guest_file.is_file():
+            h.update(guest_file.name.encode() + b"\0" + guest_file.read_bytes())
+    key = h.hexdigest()[:24]
     target = Path(cache_dir) / "pch" / key
     if (target / f"{HEADER_NAME}.gch").is_file():
         return target / HEADER_NAME

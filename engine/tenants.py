@@ -10,6 +10,10 @@ from pathlib import Path
 
 SOURCE_NAMES = ("app.py", "app.cpp")
 
+# What the server's stats call requests that matched no tenant (the C++
+# stats::kNoTenant); no tenant folder may take the name.
+NO_TENANT = "(no tenant)"
+
 # tenant.toml [limits] keys -> _core.Limits attributes, with their defaults.
 DEFAULT_LIMITS = {
     "request_instructions": 2_000_000,

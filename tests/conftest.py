@@ -1,4 +1,5 @@
-"""Shared fixtures: a build cache for the whole run, built bundled tenants,
+"""Shared fixtures: a build cache for the whole run, the fixture tenants
+(tests/fixture_tenants, copies of the bundled ones) built,
 and an engine serving them on a free port."""
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import pytest
 from mtd.engine import Builder, Engine, EngineConfig, discover_tenants
 
 REPO = Path(__file__).resolve().parent.parent
-TENANTS = REPO / "tenants"
+# The tests' own copies of the bundled tenants: tenants/ is the user's to
+# edit (the README invites it), so no test reads it.
+TENANTS = Path(__file__).resolve().parent / "fixture_tenants"
+# What the fixture hello tenant serves (and /_mtd/vanilla, engine/vanilla.py).
 SEED_PAGE = b"\tthis is a very\n\tlong string if I had the\n\tenergy to type more and more ...\n"
 
 
@@ -29,7 +33,7 @@ def builder(cache_dir) -> Builder:
 
 @pytest.fixture(scope="session")
 def bundled_elves(builder) -> dict[str, Path]:
-    """The bundled tenants built once per test run: name -> ELF path."""
+    """The fixture tenants built once per test run: name -> ELF path."""
     specs, problems = discover_tenants(TENANTS)
     assert not problems
     return {spec.name: builder.build(spec).elf for spec in specs}
@@ -84,7 +88,7 @@ def make_engine(tenants_dir: Path, cache_dir: Path, **overrides) -> Engine:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory, bundled_elves, cache_dir):
-    """An engine serving the bundled tenants on a free loopback port."""
+    """An engine serving the fixture tenants on a free loopback port."""
     engine = make_engine(TENANTS, cache_dir)
     engine.start()
     yield engine

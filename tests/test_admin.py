@@ -20,7 +20,7 @@ def test_stats_json_counts_requests(engine, client):
     counter = next(t for t in stats.json() if t["name"] == "counter")
     python_view = next(t for t in engine.stats() if t["name"] == "counter")
     assert counter["requests"] == python_view["requests"] >= 5
-    assert counter["latency"]["p99"] >= counter["latency"]["p50"] > 0
+    assert counter["latency"]["p99_us"] >= counter["latency"]["p50_us"] > 0
 
 
 SAMPLE = re.compile(r'^[a-z_]+(\{[a-z_]+="[^"\\]*"(,[a-z_]+="[^"\\]*")*\})? -?[0-9.e+-]+$')
@@ -82,3 +82,30 @@ def test_latency_histogram_counts_every_request(engine):
     assert after["requests"] - before["requests"] == 300
     assert after["latency"]["count"] - before["latency"]["count"] == 300
     assert after["sandbox_latency"]["count"] - before["sandbox_latency"]["count"] == 300
+
+
+def test_health_and_readiness(engine):
+    with httpx.Client(base_url=f"http://127.0.0.1:{engine.admin_port}") as admin:
+        health = admin.get("/healthz")
+        assert (health.status_code, health.text) == (200, "ok\n")
+        ready = admin.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.text == "ready: 4 tenant(s) serving\n"
+        engine.server.set_ready(False, "testing")
+        try:
+            assert (admin.get("/readyz").status_code, admin.get("/readyz").text) == (
+                503, "not ready: testing\n")
+            assert admin.get("/healthz").status_code == 200  # alive all the same
+        finally:
+            engine._update_readiness()
+        assert admin.get("/readyz").status_code == 200
+
+
+def test_unmatched_hosts_are_listed_as_no_tenant_and_latency_keys_say_their_unit(engine, client):
+    with httpx.Client(base_url=f"http://127.0.0.1:{engine.admin_port}") as admin:
+        stats = admin.get("/stats").json()
+    assert stats[0]["name"] == "(no tenant)" and "" not in [t["name"] for t in stats]
+    hello = next(t for t in stats if t["name"] == "hello")
+    assert set(hello["latency"]) == {"count", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
+                                     "mean_us"}
+    assert set(hello["sandbox_latency"]) == set(hello["latency"])

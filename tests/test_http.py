@@ -1,4 +1,4 @@
-"""HTTP round trips through the sandbox, against the bundled tenants."""
+"""HTTP round trips through the sandbox, against the fixture tenants (tests/fixture_tenants)."""
 
 import httpx
 

@@ -2,8 +2,10 @@
 a new folder adds a tenant, a removed one unloads it; a broken save keeps
 the last good version serving."""
 
+import os
 import shutil
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -149,3 +151,67 @@ def test_unexpected_reload_error_is_reported_and_the_tenant_still_reloads(watche
     monkeypatch.setattr(engine.builder, "build", real_build)
     (root / "a" / "app.py").write_text(tenant_source("a3"))
     wait_for(lambda: get(client, "a.test").text == "a3")
+
+
+def test_an_exception_in_a_build_becomes_that_tenants_error(watched, monkeypatch):
+    """Whatever a build raises in the watcher's threads (not just a
+    BuildError) is the tenant's build error: it leaves "building", its last
+    good version serves, and the next save is picked up."""
+    root, engine, client = watched
+    real_build = engine.builder.build
+
+    def broken_build(spec):
+        if spec.name == "a":
+            raise OSError("the build tool broke")
+        return real_build(spec)
+
+    monkeypatch.setattr(engine.builder, "build", broken_build)
+    (root / "a" / "app.py").write_text(tenant_source("a2"))
+    wait_for(lambda: engine.tenants["a"].error)
+    status = engine.tenants["a"]
+    assert status.error == "a: build failed: OSError: the build tool broke"
+    assert (status.state, status.version) == ("serving", 1)
+    assert get(client, "a.test").text == "a1"
+    assert any(r.tenant == "a" and "the build tool broke" in r.text for r in engine.drain_logs())
+
+    monkeypatch.setattr(engine.builder, "build", real_build)
+    (root / "a" / "app.py").write_text(tenant_source("a3"))
+    wait_for(lambda: get(client, "a.test").text == "a3")
+    assert engine.tenants["a"].error is None and engine.tenants["a"].state == "serving"
+
+
+def test_save_to_serving_counts_from_when_the_change_was_seen(watched, tmp_path):
+    """A folder moved back in keeps its old mtimes: the time is measured
+    from when the watcher saw it (it read 23 s from the mtimes)."""
+    root, engine, client = watched
+    outside = tmp_path / "away"
+    outside.mkdir()
+    shutil.copytree(root / "b", outside / "c")
+    (outside / "c" / "tenant.toml").write_text('hosts = ["c.test"]\n')
+    (outside / "c" / "app.py").write_text(tenant_source("c1"))
+    hour_ago = time.time() - 3600
+    for f in (outside / "c").iterdir():
+        os.utime(f, (hour_ago, hour_ago))
+    moved_at = time.monotonic()
+    (outside / "c").rename(root / "c")
+    wait_for(lambda: get(client, "c.test").text == "c1")
+    wait_for(lambda: engine.tenants["c"].save_to_serving_s is not None)
+    assert engine.tenants["c"].save_to_serving_s <= time.monotonic() - moved_at
+
+
+def test_a_relative_cache_dir_builds_python_tenants(tmp_path, monkeypatch):
+    """--cache-dir c used to make every Python tenant fail ("pythran
+    failed", empty log): paths are resolved at start-up."""
+    (tmp_path / "tenants" / "p").mkdir(parents=True)
+    (tmp_path / "tenants" / "p" / "app.py").write_text(tenant_source("relative"))
+    (tmp_path / "tenants" / "p" / "tenant.toml").write_text("default = true\n")
+    monkeypatch.chdir(tmp_path)
+    engine = make_engine(Path("tenants"), Path("c"))
+    assert engine.config.cache_dir == tmp_path / "c" and engine.config.tenants_dir.is_absolute()
+    engine.start()
+    try:
+        assert engine.tenants["p"].state == "serving", engine.tenants["p"].error
+        with httpx.Client(base_url=f"http://127.0.0.1:{engine.port}") as c:
+            assert c.get("/").text == "relative"
+    finally:
+        engine.stop()

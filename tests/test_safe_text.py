@@ -114,7 +114,7 @@ def test_headless_json_escapes_raw_records():
         line = format_json_record(record)
         assert "\n" not in line
         decoded = json.loads(line)
-        assert_safe(decoded["log"].replace("\n", "")) and assert_safe(decoded["tenant"])
+        assert_safe(decoded["text"].replace("\n", "")) and assert_safe(decoded["tenant"])
 
 
 # -- tenant names ------------------------------------------------------------------
@@ -203,7 +203,7 @@ def test_engine_records_and_headless_formats_are_safe(hostile_tenants, cache_dir
         line = format_json_record(record)
         assert_safe(line)
         decoded = json.loads(line)
-        assert_safe(decoded["log"]) and assert_safe(decoded["tenant"])
+        assert_safe(decoded["text"]) and assert_safe(decoded["tenant"])
     quoted = [r.text for r in records if r.tenant == "quoted" and r.text.startswith("error")]
     assert quoted and "\\x1b[2K\\bmtd: [hello] loaded \\x1b]0;t\\x07" in quoted[0]
     assert any("tenant config" in r.text and "x\\x1b[2Jy" in format_record(r) for r in records)
@@ -253,10 +253,11 @@ def test_headless_output_is_safe_and_prefixed(hostile_tenants, cache_dir, json_l
         return
     assert_safe(output.replace("\n", ""))
     logs = [json.loads(line) for line in output.splitlines()]
-    logs = [entry for entry in logs if "log" in entry]
+    logs = [entry for entry in logs if "text" in entry]
+    assert logs
     for entry in logs:
-        assert_safe(entry["log"]) and assert_safe(entry["tenant"])
-        if "second line" in entry["log"] or "pwned" in entry["log"]:
+        assert_safe(entry["text"]) and assert_safe(entry["tenant"])
+        if "second line" in entry["text"] or "pwned" in entry["text"]:
             assert entry["tenant"] == "evil" and entry["kind"] == "guest"
 
 

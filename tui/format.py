@@ -5,31 +5,26 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from mtd.engine.safe_text import escape
+from mtd.engine.units import duration_us, size  # noqa: F401 (size: for the widgets)
+
+def shown_text(text: str) -> str:
+    """Tenant or build text made safe to show (engine/safe_text.py): every
+    piece of it the console displays goes through here (and into rich
+    Text, never markup)."""
+    return escape(text)
+
+
 # BuildError messages: "tenant: app.py:LINE: message"
 ERROR_LOCATION = re.compile(r"^(?P<tenant>[^:\s]+): (?P<file>[^:\s]+):(?P<line>\d+): (?P<message>.*)$")
 
 
-def us(value: float | None) -> str:
-    """A latency in microseconds, readable at a glance."""
-    if value is None or value <= 0:
-        return "-"
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:.2f} s"
-    if value >= 1000:
-        return f"{value / 1000:.1f} ms"
-    return f"{value:.1f} µs"
+# One unit style for the console, the log and bench (engine/units.py).
+us = duration_us
 
 
 def rate(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 or value == 0 else f"{value:.1f}"
-
-
-def size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
-    return f"{n}"
 
 
 def error_source(error: str, tenant_dir: Path) -> tuple[Path, int, str] | None:

@@ -92,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     if bench:
         from .bench import run_bench_command
         return run_bench_command(config, args)
+    if not args.no_tui and not (sys.stdout.isatty() and sys.stdin.isatty()):
+        # Piped or redirected (`mtd-console | tee log`): Textual would draw
+        # into the pipe at 80x24 without a word. Say so and do what a pipe
+        # wants: log lines.
+        print("mtd-console: standard output (or input) is not a terminal, so the console "
+              "cannot draw; running headless as with --no-tui (--json for JSON lines). "
+              "Run it in a terminal, without a pipe, for the console.", file=sys.stderr, flush=True)
+        args.no_tui = True
     if args.no_tui:
         from .headless import run_headless
         return run_headless(config, json_lines=args.json, watch=not args.no_watch)

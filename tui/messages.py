@@ -16,7 +16,7 @@ class Snapshot:
 
     at: float
     statuses: dict[str, TenantStatus]
-    stats: dict[str, dict]          # name -> engine.stats() entry ("" = unrouted)
+    stats: dict[str, dict]          # name -> engine.stats() entry (NO_TENANT: unrouted)
     rows: dict[str, dict]           # name -> RateTracker row (rps, errors_rps, ...)
     history: dict[str, list[float]] = field(default_factory=dict)  # name -> recent req/s
 

@@ -57,8 +57,10 @@ int AdminListener::on_req(h2o_handler_t* h, h2o_req_t* req) {
     // The normalized path has no query string and no "..", "//" tricks.
     std::string_view path(req->path_normalized.base, req->path_normalized.len);
     const bool metrics = path == "/metrics", stats = path == "/stats";
-    if (!metrics && !stats) {
-        h2o_send_error_404(req, "Not Found", "not found: the admin port serves /metrics and /stats\n", 0);
+    const bool healthz = path == "/healthz", readyz = path == "/readyz";
+    if (!metrics && !stats && !healthz && !readyz) {
+        h2o_send_error_404(req, "Not Found",
+                           "not found: the admin port serves /metrics, /stats, /healthz and /readyz\n", 0);
         return 0;
     }
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
@@ -68,16 +70,25 @@ int AdminListener::on_req(h2o_handler_t* h, h2o_req_t* req) {
     }
     // Building the text allocates; this thread is not on the request path.
     std::string body;
-    const char* type;
-    if (metrics) {
+    const char* type = "text/plain; charset=utf-8";
+    int status = 200;
+    if (healthz) {
+        // The process answers: alive (for systemd and liveness probes).
+        body = "ok\n";
+    } else if (readyz) {
+        // Tenants built and served (for load balancers): 503 while not.
+        auto [ready, detail] = self.server_.readiness();
+        status = ready ? 200 : 503;
+        body = (ready ? "ready: " : "not ready: ") + detail + "\n";
+    } else if (metrics) {
         body = stats::format_prometheus(self.server_.stats(), {self.server_.log_queue_dropped()});
         type = stats::kPrometheusContentType;
     } else {
         body = stats::format_json(self.server_.stats());
         type = "application/json";
     }
-    req->res.status = 200;
-    req->res.reason = "OK";
+    req->res.status = status;
+    req->res.reason = status == 200 ? "OK" : "Service Unavailable";
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, nullptr, type, strlen(type));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, nullptr, H2O_STRLIT("no-store"));
     h2o_send_inline(req, body.data(), body.size());  // copies into the request's pool

@@ -1,6 +1,8 @@
 // The admin listener: a small HTTP server on loopback, separate from the
-// tenants' port, with GET /metrics (Prometheus text format) and GET /stats
-// (JSON, the entries of Server::stats()). It has its own thread and H2O
+// tenants' port, with GET /metrics (Prometheus text format), GET /stats
+// (JSON, the entries of Server::stats()), GET /healthz (200 while the process
+// answers) and GET /readyz (200 once the tenants are built and served, 503
+// before and while stopping; Server::set_ready). It has its own thread and H2O
 // loop, so a scrape never competes with tenant requests on a worker, and
 // the tenant port never exposes these paths (there they route to tenants).
 #pragma once

@@ -242,6 +242,7 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
     stats::Slot& slot = tenant.stats->slot(worker_);
     slot.requests.add();
     slot.in_flight.add(1);
+    slot.bytes_in.add(req->entity.len);
 
     std::string_view target = view(req->path);
     sandbox::RequestView rv;
@@ -273,7 +274,7 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
         if (park(req, tenant, rv, t0, sandbox_ns)) return;
         result = {sandbox::Outcome::Overloaded, "too many long-running requests on this worker; retry later", 0};
     }
-    complete(req, tenant, result, response_, t0, sandbox_ns);
+    complete(req, tenant, result, response_, t0, sandbox_ns, *machine_);
     // H2O has its own copy now. The buffers are kept for the next request,
     // but not at the size of the largest answer any tenant ever gave.
     if (response_.body.capacity() > kKeptResponseBytes) std::string().swap(response_.body);
@@ -282,9 +283,15 @@ void RequestHandler::answer_tenant(h2o_req_t* req, const tenants::Tenant& tenant
 
 MTD_HOT_PATH
 void RequestHandler::complete(h2o_req_t* req, const tenants::Tenant& tenant, const sandbox::RunResult& result,
-                              const sandbox::Response& response, uint64_t entry, uint64_t sandbox_ns) {
+                              const sandbox::Response& response, uint64_t entry, uint64_t sandbox_ns,
+                              const sandbox::Machine& machine) {
     stats::Slot& slot = tenant.stats->slot(worker_);
     slot.sandbox_latency.record(sandbox_ns);
+    // What the request cost, read from the Machine that ran it: plain
+    // getters and owner-only stores, nothing allocated or locked.
+    slot.instructions.record(machine.request_instructions());
+    slot.copied_bytes.add(machine.last_request_copied());
+    slot.peak_memory.note(machine.last_request_memory());
     int status;
     h2o_iovec_t body;
     if (result.outcome != sandbox::Outcome::Responded) {
@@ -302,6 +309,7 @@ void RequestHandler::complete(h2o_req_t* req, const tenants::Tenant& tenant, con
         status = response.status;
         body = prepare(req, status, response.content_type, response.body);
     }
+    slot.bytes_out.add(body.len);
     finish(req, slot, status, entry, body);
 }
 
@@ -375,7 +383,8 @@ void RequestHandler::long_request_back(std::unique_ptr<LongRequest> r) {
     if (r->req) {
         static_cast<ParkedTicket*>(r->ticket)->request = nullptr;  // answering may dispose of req at once
         const sandbox::RunResult stopped{sandbox::Outcome::Overloaded, "the server is stopping", 0};
-        complete(r->req, *r->tenant, r->done ? r->result : stopped, r->response, r->entry, r->sandbox_ns);
+        complete(r->req, *r->tenant, r->done ? r->result : stopped, r->response, r->entry, r->sandbox_ns,
+                 *r->machine);
     } else {
         r->tenant->stats->slot(worker_).in_flight.add(-1);  // the client went away: nobody to answer
     }

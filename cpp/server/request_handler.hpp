@@ -72,8 +72,10 @@ private:
     bool park(st_h2o_req_t* req, const tenants::Tenant& tenant, const sandbox::RequestView& view, uint64_t entry,
               uint64_t sandbox_ns);
     // Answers a finished guest run (or a failure) and records it.
+    // `machine` ran it: its counters say what the request cost.
     void complete(st_h2o_req_t* req, const tenants::Tenant& tenant, const sandbox::RunResult& result,
-                  const sandbox::Response& response, uint64_t entry, uint64_t sandbox_ns);
+                  const sandbox::Response& response, uint64_t entry, uint64_t sandbox_ns,
+                  const sandbox::Machine& machine);
     // `entry` is when the request's latency started (ns, CLOCK_MONOTONIC).
     st_h2o_iovec_t prepare_error(st_h2o_req_t* req, int status, std::string_view name, const char* reason);
     void finish(st_h2o_req_t* req, stats::Slot& slot, int status, uint64_t entry, st_h2o_iovec_t body);

@@ -125,13 +125,27 @@ stats::NamedSnapshots Server::stats(const std::vector<std::string>* names) const
     bool unrouted = true;
     if (names) {
         unrouted = false;
-        for (const auto& n : *names) unrouted |= n.empty();
+        for (const auto& n : *names) unrouted |= n.empty() || n == stats::kNoTenant;
     }
-    if (unrouted) out.emplace_back("", unrouted_.snapshot());
+    if (unrouted) out.emplace_back(stats::kNoTenant, unrouted_.snapshot());
     auto tenants = registry_.stats(names);
     out.reserve(out.size() + tenants.size());
     for (auto& entry : tenants) out.push_back(std::move(entry));
     return out;
+}
+
+void Server::set_ready(bool ready, std::string detail) {
+    std::lock_guard lock(ready_mu_);
+    ready_ = ready;
+    ready_detail_ = std::move(detail);
+}
+
+std::pair<bool, std::string> Server::readiness() const {
+    // Not running() (lifecycle_mu_): stop() holds that lock while it joins
+    // the admin thread, the one caller. The admin listener lives only while
+    // the server runs, so its answering already says the server runs.
+    std::lock_guard lock(ready_mu_);
+    return {ready_, ready_detail_};
 }
 
 }  // namespace mtd::server

@@ -55,10 +55,17 @@ public:
     // Log entries the full queue evicted (all tenants).
     uint64_t log_queue_dropped() const { return logs_->dropped(); }
 
-    // Per-tenant counters; the first entry, named "", counts requests that
-    // matched no tenant (404 without a default tenant). With `names`, only
-    // those tenants that exist, in that order ("" selects the unrouted entry).
+    // Per-tenant counters; the first entry, named stats::kNoTenant, counts
+    // requests that matched no tenant (404 without a default tenant). With
+    // `names`, only those tenants that exist, in that order ("" or
+    // kNoTenant selects the unrouted entry).
     stats::NamedSnapshots stats(const std::vector<std::string>* names = nullptr) const;
+
+    // Readiness for the admin listener's /readyz: whoever loads the tenants
+    // (the Python engine) says when they are built and served, with a line
+    // of detail. Any thread.
+    void set_ready(bool ready, std::string detail);
+    std::pair<bool, std::string> readiness() const;
 
 private:
     struct H2oConfig;
@@ -73,6 +80,9 @@ private:
     mutable std::mutex lifecycle_mu_;  // start/stop/running may come from any thread
     std::vector<std::unique_ptr<Worker>> workers_;
     std::unique_ptr<AdminListener> admin_;
+    mutable std::mutex ready_mu_;
+    bool ready_ = false;                          // guarded by ready_mu_
+    std::string ready_detail_ = "not started";    // guarded by ready_mu_
 };
 
 }  // namespace mtd::server

@@ -49,16 +49,55 @@ void field_us(std::string& out, const char* k, double ns) {
     out += ',';
 }
 
+// Durations: the unit is in each key (ns in, µs out).
 void latency(std::string& out, const char* k, const LatencySummary& l) {
     key(out, k);
     out += '{';
     field(out, "count", l.count);
-    field_us(out, "p50", double(l.p50));
-    field_us(out, "p90", double(l.p90));
-    field_us(out, "p99", double(l.p99));
-    field_us(out, "p999", double(l.p999));
-    field_us(out, "max", double(l.max));
-    field_us(out, "mean", l.mean);
+    field_us(out, "p50_us", double(l.p50));
+    field_us(out, "p90_us", double(l.p90));
+    field_us(out, "p99_us", double(l.p99));
+    field_us(out, "p999_us", double(l.p999));
+    field_us(out, "max_us", double(l.max));
+    field_us(out, "mean_us", l.mean);
+    out.back() = '}';
+    out += ',';
+}
+
+void field_double(std::string& out, const char* k, double v) {
+    char buf[32];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    key(out, k);
+    out.append(buf, r.ptr);
+    if (std::string_view(buf, r.ptr).find_first_of(".e") == std::string_view::npos) out += ".0";
+    out += ',';
+}
+
+// Counts of guest instructions per request: whole numbers, mean a float.
+void instructions(std::string& out, const char* k, const LatencySummary& l) {
+    key(out, k);
+    out += '{';
+    field(out, "count", l.count);
+    field(out, "p50", l.p50);
+    field(out, "p90", l.p90);
+    field(out, "p99", l.p99);
+    field(out, "p999", l.p999);
+    field(out, "max", l.max);
+    field_double(out, "mean", l.mean);
+    out.back() = '}';
+    out += ',';
+}
+
+void cost(std::string& out, const CostSnapshot& c) {
+    key(out, "cost");
+    out += '{';
+    instructions(out, "instructions", c.instructions);
+    field(out, "pages_copied", c.copied_bytes / kPageBytes);
+    field_double(out, "pages_copied_per_request",
+                 c.instructions.count ? double(c.copied_bytes) / kPageBytes / double(c.instructions.count) : 0.0);
+    field(out, "peak_memory_bytes", c.peak_memory);
+    field(out, "bytes_in", c.bytes_in);
+    field(out, "bytes_out", c.bytes_out);
     out.back() = '}';
     out += ',';
 }
@@ -94,6 +133,7 @@ std::string format_json(const NamedSnapshots& tenants) {
         field(out, "log_dropped", s.log_dropped);
         latency(out, "latency", s.latency);
         latency(out, "sandbox_latency", s.sandbox_latency);
+        cost(out, s.cost);
         out.back() = '}';
         out += ',';
     }

@@ -8,8 +8,10 @@
 
 namespace mtd::stats {
 
-// Latency objects are {count, p50, p90, p99, p999, max, mean} in
-// microseconds (floats, count an integer).
+// Latency objects are {count, p50_us, p90_us, p99_us, p999_us, max_us,
+// mean_us}: microseconds as floats, count an integer. "cost" is
+// {instructions {count, p50, p90, p99, p999, max, mean}, pages_copied,
+// pages_copied_per_request, peak_memory_bytes, bytes_in, bytes_out}.
 std::string format_json(const NamedSnapshots& tenants);
 
 }  // namespace mtd::stats

@@ -44,10 +44,12 @@ struct HistogramLayout {
     }
 };
 
-// The summary every consumer shows: nanoseconds.
+// The summary every consumer shows: nanoseconds (or, for the instruction
+// histogram, instructions). A percentile is the middle of its bucket kept
+// within [min, max], so samples that are all equal report that value exactly.
 struct LatencySummary {
     uint64_t count = 0, sum = 0;
-    uint64_t p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+    uint64_t p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0, min = 0;
     double mean = 0;
 };
 
@@ -58,6 +60,7 @@ public:
         ++count_;
         sum_ += ns;
         max_ = std::max(max_, ns);
+        min_ = std::min(min_, ns);
     }
 
     void merge(const LatencyHistogram& other) {
@@ -65,6 +68,7 @@ public:
         count_ += other.count_;
         sum_ += other.sum_;
         max_ = std::max(max_, other.max_);
+        min_ = std::min(min_, other.min_);
     }
 
     void reset() { *this = LatencyHistogram{}; }
@@ -97,7 +101,7 @@ public:
         for (int i = 0; i < kBuckets && k < n; ++i) {
             seen += counts_[i];
             while (k < n && seen >= uint64_t(qs[k] * double(total - 1)) + 1) {
-                out[k++] = std::min(max_, (lower_bound(i) + lower_bound(i + 1)) / 2);
+                out[k++] = std::clamp((lower_bound(i) + lower_bound(i + 1)) / 2, std::min(min_, max_), max_);
             }
         }
         for (; k < n; ++k) out[k] = max_;
@@ -107,13 +111,13 @@ public:
         static constexpr double qs[4] = {0.5, 0.9, 0.99, 0.999};
         uint64_t p[4];
         percentiles(qs, p, 4);
-        return {count_, sum_, p[0], p[1], p[2], p[3], max_, mean()};
+        return {count_, sum_, p[0], p[1], p[2], p[3], max_, count_ ? min_ : 0, mean()};
     }
 
 private:
     friend class SharedHistogram;
     std::array<uint64_t, kBuckets> counts_{};
-    uint64_t count_ = 0, sum_ = 0, max_ = 0;
+    uint64_t count_ = 0, sum_ = 0, max_ = 0, min_ = ~uint64_t{0};
 };
 
 class SharedHistogram : public HistogramLayout {
@@ -125,6 +129,7 @@ public:
         if (v != std::numeric_limits<uint32_t>::max()) c.store(v + 1, std::memory_order_relaxed);
         sum_.store(sum_.load(std::memory_order_relaxed) + ns, std::memory_order_relaxed);
         if (ns > max_.load(std::memory_order_relaxed)) max_.store(ns, std::memory_order_relaxed);
+        if (ns < min_.load(std::memory_order_relaxed)) min_.store(ns, std::memory_order_relaxed);
         // count_ last: a reader that sees it move knows the buckets did.
         count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     }
@@ -138,6 +143,7 @@ public:
         for (int i = 0; i < kBuckets; ++i) h.counts_[i] += counts_[i].load(std::memory_order_relaxed);
         h.sum_ += sum_.load(std::memory_order_relaxed);
         h.max_ = std::max(h.max_, max_.load(std::memory_order_relaxed));
+        h.min_ = std::min(h.min_, min_.load(std::memory_order_relaxed));
     }
 
     // The summary of `n` histograms merged, without materialising the merge:
@@ -147,13 +153,16 @@ public:
     template <class Get>  // Get(i) -> const SharedHistogram&
     static LatencySummary summarize(size_t n, Get get) {
         LatencySummary s;
+        uint64_t min = ~uint64_t{0};
         for (size_t k = 0; k < n; ++k) {
             const SharedHistogram& h = get(k);
             s.count += h.count();
             s.sum += h.sum_.load(std::memory_order_relaxed);
             s.max = std::max(s.max, h.max_.load(std::memory_order_relaxed));
+            min = std::min(min, h.min_.load(std::memory_order_relaxed));
         }
         if (s.count == 0) return s;
+        s.min = std::min(min, s.max);
         s.mean = double(s.sum) / double(s.count);
         static constexpr double qs[4] = {0.5, 0.9, 0.99, 0.999};
         uint64_t* out[4] = {&s.p50, &s.p90, &s.p99, &s.p999};
@@ -165,7 +174,7 @@ public:
         for (int i = 0; i < kBuckets && q < 4; ++i) {
             for (size_t k = 0; k < n; ++k) seen += get(k).counts_[i].load(std::memory_order_relaxed);
             while (q < 4 && seen >= uint64_t(qs[q] * double(s.count - 1)) + 1)
-                *out[q++] = std::min(s.max, (lower_bound(i) + lower_bound(i + 1)) / 2);
+                *out[q++] = std::clamp((lower_bound(i) + lower_bound(i + 1)) / 2, s.min, s.max);
         }
         for (; q < 4; ++q) *out[q] = s.max;
         return s;
@@ -174,7 +183,7 @@ public:
 private:
     // Scalars first: next to the Slot's counters, so an idle-tenant read
     // that only looks at count() touches fewer cache lines.
-    std::atomic<uint64_t> count_{0}, sum_{0}, max_{0};
+    std::atomic<uint64_t> count_{0}, sum_{0}, max_{0}, min_{~uint64_t{0}};
     std::array<std::atomic<uint32_t>, kBuckets> counts_{};
 };
 

@@ -83,7 +83,7 @@ std::string format_prometheus(const NamedSnapshots& tenants, const ServerTotals&
     std::string out;
     out.reserve(1024 + tenants.size() * 2048);
 
-    header(out, "mtd_requests_total", "counter", "Requests received, by tenant (\"\" = no tenant matched).");
+    header(out, "mtd_requests_total", "counter", "Requests received, by tenant (\"(no tenant)\" = no tenant matched).");
     for (const auto& [tenant, s] : tenants) sample(out, "mtd_requests_total", tenant, {}, s.requests);
 
     header(out, "mtd_responses_total", "counter", "Responses sent, by HTTP status class.");
@@ -118,6 +118,34 @@ std::string format_prometheus(const NamedSnapshots& tenants, const ServerTotals&
     summary(out, tenants, "mtd_sandbox_duration_seconds", "mtd_sandbox_duration_max_seconds",
             "Time in the sandbox per request (fork, guest run, copy-out), since the tenant was first loaded.",
             &Snapshot::sandbox_latency);
+
+    header(out, "mtd_guest_instructions", "summary",
+           "Guest instructions per request that ran in the sandbox (failures included), since the tenant was "
+           "first loaded.");
+    for (const auto& [tenant, s] : tenants) {
+        const LatencySummary& l = s.cost.instructions;
+        sample(out, "mtd_guest_instructions", tenant, "quantile=\"0.5\"", l.p50);
+        sample(out, "mtd_guest_instructions", tenant, "quantile=\"0.9\"", l.p90);
+        sample(out, "mtd_guest_instructions", tenant, "quantile=\"0.99\"", l.p99);
+        sample(out, "mtd_guest_instructions", tenant, "quantile=\"0.999\"", l.p999);
+        sample(out, "mtd_guest_instructions_sum", tenant, {}, l.sum);
+        sample(out, "mtd_guest_instructions_count", tenant, {}, l.count);
+    }
+    header(out, "mtd_guest_instructions_max", "gauge", "Most guest instructions one request took.");
+    for (const auto& [tenant, s] : tenants) sample(out, "mtd_guest_instructions_max", tenant, {}, s.cost.instructions.max);
+
+    header(out, "mtd_pages_copied_total", "counter", "Guest pages (4 KiB) copied on write by requests.");
+    for (const auto& [tenant, s] : tenants) sample(out, "mtd_pages_copied_total", tenant, {}, s.cost.copied_bytes / kPageBytes);
+
+    header(out, "mtd_request_memory_peak_bytes", "gauge",
+           "Most memory one request was charged (pages copied or newly mapped: the request_memory limit).");
+    for (const auto& [tenant, s] : tenants) sample(out, "mtd_request_memory_peak_bytes", tenant, {}, s.cost.peak_memory);
+
+    header(out, "mtd_request_body_bytes_total", "counter", "Request body bytes received.");
+    for (const auto& [tenant, s] : tenants) sample(out, "mtd_request_body_bytes_total", tenant, {}, s.cost.bytes_in);
+
+    header(out, "mtd_response_body_bytes_total", "counter", "Response body bytes sent (mtd's error bodies included).");
+    for (const auto& [tenant, s] : tenants) sample(out, "mtd_response_body_bytes_total", tenant, {}, s.cost.bytes_out);
 
     header(out, "mtd_log_dropped_bytes_total", "counter", "Guest output dropped by the per-tenant log rate limit.");
     for (const auto& [tenant, s] : tenants) sample(out, "mtd_log_dropped_bytes_total", tenant, {}, s.log_dropped);

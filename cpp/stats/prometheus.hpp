@@ -22,7 +22,10 @@ inline constexpr const char* kPrometheusContentType = "text/plain; version=0.0.4
 // Gauge: mtd_in_flight{tenant}. Latency as summaries in seconds
 // (quantiles 0.5/0.9/0.99/0.999 over the tenant's lifetime, plus _sum and
 // _count): mtd_request_duration_seconds and mtd_sandbox_duration_seconds,
-// with the maxima as gauges *_max_seconds. Unrouted requests carry tenant="".
+// with the maxima as gauges *_max_seconds. Cost: mtd_guest_instructions
+// (a summary of instructions per request, with _max), mtd_pages_copied_total,
+// mtd_request_memory_peak_bytes, mtd_request_body_bytes_total and
+// mtd_response_body_bytes_total. Unrouted requests carry tenant="(no tenant)".
 std::string format_prometheus(const NamedSnapshots& tenants, const ServerTotals& totals);
 
 }  // namespace mtd::stats

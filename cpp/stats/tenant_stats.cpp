@@ -1,5 +1,7 @@
 #include "stats/tenant_stats.hpp"
 
+#include <algorithm>
+
 namespace mtd::stats {
 
 TenantStats::TenantStats(size_t worker_count)
@@ -18,7 +20,11 @@ Snapshot TenantStats::snapshot() const {
         for (size_t k = 0; k < s.errors.size(); ++k) s.errors[k] += slot.errors[k].get();
         in_flight += slot.in_flight.get();
         s.parked += slot.parked.get();
-        samples += slot.latency.count() + slot.sandbox_latency.count();
+        samples += slot.latency.count() + slot.sandbox_latency.count() + slot.instructions.count();
+        s.cost.copied_bytes += slot.copied_bytes.get();
+        s.cost.bytes_in += slot.bytes_in.get();
+        s.cost.bytes_out += slot.bytes_out.get();
+        s.cost.peak_memory = std::max(s.cost.peak_memory, slot.peak_memory.get());
     }
     s.in_flight = in_flight > 0 ? uint64_t(in_flight) : 0;
 
@@ -28,11 +34,14 @@ Snapshot TenantStats::snapshot() const {
         cached_latency_ = SharedHistogram::summarize(count_, [&](size_t i) -> auto& { return slots_[i].latency; });
         cached_sandbox_ =
             SharedHistogram::summarize(count_, [&](size_t i) -> auto& { return slots_[i].sandbox_latency; });
+        cached_instructions_ =
+            SharedHistogram::summarize(count_, [&](size_t i) -> auto& { return slots_[i].instructions; });
         cached_samples_ = samples;
     }
     s.latency = cached_latency_;
     s.sandbox_latency = cached_sandbox_;
     s.sandbox_ns = cached_sandbox_.sum;
+    s.cost.instructions = cached_instructions_;
     return s;
 }
 

@@ -44,6 +44,28 @@ private:
     std::atomic<int64_t> v_{0};
 };
 
+// The largest value seen, written by exactly one thread and read by any.
+class Peak {
+public:
+    void note(uint64_t v) {
+        if (v > v_.load(std::memory_order_relaxed)) v_.store(v, std::memory_order_relaxed);
+    }
+    uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<uint64_t> v_{0};
+};
+
+// What a tenant's requests cost the platform (what it would be billed for),
+// over every request that ran in its sandbox, failures included.
+struct CostSnapshot {
+    LatencySummary instructions;  // guest instructions per request (not ns)
+    uint64_t copied_bytes = 0;    // pages copied-on-write, in bytes, all requests
+    uint64_t peak_memory = 0;     // largest request_memory charge of one request, bytes
+    uint64_t bytes_in = 0;        // request bodies received
+    uint64_t bytes_out = 0;       // response bodies sent (mtd's error bodies included)
+};
+
 // Merged view of a tenant's counters at one moment (not a consistent cut:
 // slots are read one after the other while workers keep counting).
 struct Snapshot {
@@ -56,14 +78,22 @@ struct Snapshot {
     uint64_t log_dropped = 0;  // guest output bytes dropped by the log rate limit
     LatencySummary latency;          // whole request, ns
     LatencySummary sandbox_latency;  // sandbox run alone, ns
+    CostSnapshot cost;
 };
 
+// The name the server lists requests that matched no tenant under (404s
+// without a default tenant). Not a valid tenant name (engine/tenants.py).
+inline constexpr const char* kNoTenant = "(no tenant)";
+
+// Guest pages are 4 KiB: copied bytes are reported as pages.
+inline constexpr uint64_t kPageBytes = 4096;
+
 // Snapshots by tenant name; the server lists the unrouted requests first,
-// under the name "".
+// under kNoTenant.
 using NamedSnapshots = std::vector<std::pair<std::string, Snapshot>>;
 
 // One worker's counters. Aligned so two workers never share a cache line.
-// About 8.4 KiB, nearly all of it the two histograms.
+// About 12.5 KiB, nearly all of it the three histograms.
 struct alignas(64) Slot {
     Counter requests;
     std::array<Counter, 4> status;
@@ -76,6 +106,10 @@ struct alignas(64) Slot {
     // machine.handle() alone: fork, guest run, copy-out. Its sum is the
     // total time in the sandbox.
     SharedHistogram sandbox_latency;
+    // Cost (CostSnapshot): one sample per request that ran in the sandbox.
+    SharedHistogram instructions;
+    Counter copied_bytes, bytes_in, bytes_out;
+    Peak peak_memory;
 
     // Counts an answered request by its HTTP status class (1xx is not sent).
     void count_status(int http_status) {
@@ -105,7 +139,7 @@ private:
     // Read side only (never touched by workers).
     mutable std::mutex cache_mu_;
     mutable uint64_t cached_samples_ = ~uint64_t{0};
-    mutable LatencySummary cached_latency_, cached_sandbox_;
+    mutable LatencySummary cached_latency_, cached_sandbox_, cached_instructions_;
 };
 
 }  // namespace mtd::stats

@@ -4,6 +4,7 @@
 // tenant needs beyond this is still included by the generated code itself.
 #define PY_MAJOR_VERSION 3
 #undef ENABLE_PYTHON_MODULE
+#include "pythran_literals.hpp"  // before Pythran's str: see there
 #include <pythonic/core.hpp>
 #include <pythonic/python/core.hpp>
 #include <pythonic/types/bool.hpp>

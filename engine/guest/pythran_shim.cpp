@@ -10,6 +10,8 @@
 //   MTD_HAS_ON_INIT      when app.py defines on_init()
 //   MTD_HANDLER_ARGS     0 for on_client_request(), 4 for
 //                        on_client_request(method, path, headers, body)
+// First: it changes how Pythran's str shares its buffer (see there).
+#include "pythran_literals.hpp"
 #include "app.cpp"
 
 #if MTD_HANDLER_ARGS == 4
@@ -33,6 +35,19 @@
 #include <utility>
 
 #include "mtd_guest.h"
+
+// Declared in pythran_literals.hpp: a literal's str gets a buffer of its own
+// (copying it does that) before its address is taken.
+PYTHONIC_NS_BEGIN
+namespace builtins
+{
+  long id(types::str const &t)
+  {
+    types::str own(t);
+    return t.id();
+  }
+} // namespace builtins
+PYTHONIC_NS_END
 
 namespace {
 

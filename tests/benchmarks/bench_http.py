@@ -162,8 +162,8 @@ def run_builtin(port: int, path: str, threads: int, connections: int, duration: 
     gen.start()
     r = gen.wait()
     failed = sum(r["errors"].values()) + sum(v for k, v in r["status"].items() if k != "2xx")
-    return {"rps": r["rps"], "requests": r["requests"], "p50_us": r["latency"]["p50"],
-            "p99_us": r["latency"]["p99"], "errors": failed}
+    return {"rps": r["rps"], "requests": r["requests"], "p50_us": r["latency"]["p50_us"],
+            "p99_us": r["latency"]["p99_us"], "errors": failed}
 
 
 # --- the run -----------------------------------------------------------------------------

@@ -181,7 +181,7 @@ def attack_generator(engine, path: str, args):
 
 
 def p99_ms(report: dict) -> float:
-    return report["latency"]["p99"] / 1000
+    return report["latency"]["p99_us"] / 1000
 
 
 def check_neighbour(report: dict, label: str) -> None:

@@ -5,6 +5,9 @@ from .detail import TenantDetailScreen
 from .help import HelpScreen
 from .loadtest import LoadTestScreen
 from .prompts import ExportPrompt, FilterPrompt, LoadTestForm, LoadTestRequest
+from .request import RequestScreen
+from .tenant_log import TenantLogScreen
 
 __all__ = ["DashboardScreen", "ExportPrompt", "FilterPrompt", "HelpScreen", "LoadTestForm",
-           "LoadTestRequest", "LoadTestScreen", "TenantDetailScreen"]
+           "LoadTestRequest", "LoadTestScreen", "RequestScreen", "TenantDetailScreen",
+           "TenantLogScreen"]

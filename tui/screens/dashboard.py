@@ -12,6 +12,8 @@ from ..widgets import LogPanel, RateChart, SystemPanel, TenantTable
 
 
 class DashboardScreen(Screen):
+    BINDINGS = [("c", "toggle_cost", "Cost/traffic")]
+
     def __init__(self) -> None:
         super().__init__(id="dashboard")
         self._snapshot: Snapshot | None = None
@@ -47,8 +49,21 @@ class DashboardScreen(Screen):
     def on_filter_changed(self, message: FilterChanged) -> None:
         self.query_one(TenantTable).set_filter(message.text)
         self.query_one(LogPanel).set_filter(message.text)
+        self._title_table()
+
+    def action_toggle_cost(self) -> None:
+        """Switches the table between traffic (req/s, latency) and cost
+        (instructions, pages, memory, bytes, failures by kind)."""
         table = self.query_one(TenantTable)
-        table.border_title = f"tenants: ~ {message.text!r}" if message.text else "tenants"
+        table.set_view("cost" if table.view == "traffic" else "traffic")
+        # The cost columns need the width the system panel takes.
+        self.query_one(SystemPanel).display = table.view == "traffic"
+        self._title_table()
+
+    def _title_table(self) -> None:
+        table = self.query_one(TenantTable)
+        title = "tenants: cost per request (c: traffic)" if table.view == "cost" else "tenants"
+        table.border_title = f"{title}: ~ {table.filter!r}" if table.filter else title
 
     def _update_chart(self) -> None:
         name = self.selected

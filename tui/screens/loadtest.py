@@ -8,6 +8,7 @@ import time
 from collections import deque
 from dataclasses import replace
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -40,24 +41,28 @@ class LoadTestScreen(Screen):
     ]
 
     class RunFinished(Message):
-        def __init__(self, result: LoadTestResult, started_at: float) -> None:
+        def __init__(self, generation: int, result: LoadTestResult, started_at: float) -> None:
             super().__init__()
+            self.generation = generation
             self.result = result
             self.started_at = started_at
 
     class RunsDone(Message):
-        def __init__(self, error: str | None = None) -> None:
+        def __init__(self, generation: int, error: str | None = None) -> None:
             super().__init__()
+            self.generation = generation
             self.error = error
 
     def __init__(self, request: LoadTestRequest) -> None:
-        super().__init__(id="loadtest")
+        # No fixed id: an id must be unique among the app's screens.
+        super().__init__()
         self.request = request
         self.specs = specs_for(request)
         self.current: LoadTest | None = None
         self.index = 0  # which of self.specs is running
         self.running = False
         self.results: list[LoadTestResult] = []
+        self._generation = 0  # one per start(): messages of a replaced run are told apart
         self._last: tuple[float, int] | None = None
         self._history: deque[float] = deque([0.0], maxlen=240)
 
@@ -87,17 +92,31 @@ class LoadTestScreen(Screen):
         for number, (result, started_at) in enumerate(self.app.load_runs, 1):
             self._add_result_row(number, result, started_at)
         self.set_interval(0.25, self._poll)
-        self.running = True
-        self.run_tests()
+        self.start(self.request)
 
     # -- running ------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="loadtest")
-    def run_tests(self) -> None:
+    def start(self, request: LoadTestRequest) -> None:
+        """Runs `request` on this screen (`l` here opens the form again); a
+        run still going is stopped first, and still reported."""
+        self.action_stop()
+        self._generation += 1
+        self.request, self.specs = request, specs_for(request)
+        self.index, self.results, self._last = 0, [], None
+        self._history = deque([0.0], maxlen=240)
+        self.running = True
+        self.query_one("#lt-title", Label).update(self._describe())
+        self.query_one(ProgressBar).update(progress=0)
+        self.query_one("#lt-live", Static).update("starting…")
+        self.query_one("#lt-ratio", Static).update("")
+        self.run_tests(self._generation, self.specs)
+
+    @work(thread=True, group="loadtest", exit_on_error=False)
+    def run_tests(self, generation: int, specs: list[LoadTestSpec]) -> None:
         engine = self.app.engine
         try:
-            for index, spec in enumerate(self.specs):
-                if not self.running:
+            for index, spec in enumerate(specs):
+                if not self.running or generation != self._generation:
                     break
                 test = LoadTest(engine, spec)
                 started = time.time()
@@ -108,14 +127,15 @@ class LoadTestScreen(Screen):
                     result = test.wait()  # releases the GIL while C++ threads work
                 finally:
                     self.app.active_tests.discard(test)
-                    self.current = None
-                self.post_message(self.RunFinished(result, started))
-                if index + 1 < len(self.specs):
+                    if self.current is test:
+                        self.current = None
+                self.post_message(self.RunFinished(generation, result, started))
+                if index + 1 < len(specs):
                     time.sleep(0.2)  # let connections close before the next run
-        except (ValueError, RuntimeError) as e:
-            self.post_message(self.RunsDone(str(e)))
+        except Exception as e:  # ValueError, RuntimeError: a spec the generator refused
+            self.post_message(self.RunsDone(generation, f"{type(e).__name__}: {e}"))
             return
-        self.post_message(self.RunsDone())
+        self.post_message(self.RunsDone(generation))
 
     def _poll(self) -> None:
         test = self.current
@@ -146,26 +166,34 @@ class LoadTestScreen(Screen):
         if stats and self.current is not None and not self.specs[self.index].vanilla:
             lat = stats["latency"]
             self._server_latency = (f"\nserver-side latency of {self.request.tenant} "
-                                    f"(since start): p50 {us(lat['p50'])}, p99 {us(lat['p99'])}")
+                                    f"(since start): p50 {us(lat['p50_us'])}, p99 {us(lat['p99_us'])}")
         else:
             self._server_latency = ""
 
     def on_load_test_screen_run_finished(self, message: RunFinished) -> None:
+        # A run replaced by a newer start() is still one of the session's runs.
         self.app.load_runs.append((message.result, message.started_at))
-        self.results.append(message.result)
+        if message.generation == self._generation:
+            self.results.append(message.result)
         self._add_result_row(len(self.app.load_runs), message.result, message.started_at)
-        self.app.engine.note(message.result.spec.tenant or "", f"load test: {message.result.summary()}")
+        self.app.engine.note(message.result.spec.tenant or "",
+                             f"load test: {message.result.summary()}",
+                             event="load_test", **message.result.fields())
 
     def on_load_test_screen_runs_done(self, message: RunsDone) -> None:
+        if message.generation != self._generation:
+            return
         self.running = False
         self.query_one(ProgressBar).update(progress=100)
         live = self.query_one("#lt-live", Static)
         if message.error:
-            live.update(f"[red]load test failed: {message.error}[/red]")
+            live.update(Text(f"load test failed: {message.error}", style="red"))
             return
-        last = self.results[-1] if self.results else None
-        live.update(f"done: {rate(last.rps)} req/s, p50 {us(last.report['latency']['p50'])}, "
-                    f"p99 {us(last.report['latency']['p99'])}" if last else "stopped")
+        # The tenant's figures, also when the vanilla run came last.
+        tenant = next((r for r in self.results if not r.spec.vanilla), None)
+        lat = tenant.report["latency"] if tenant else None
+        live.update(f"done: {tenant.spec.label} {rate(tenant.rps)} req/s, p50 {us(lat['p50_us'])}, "
+                    f"p99 {us(lat['p99_us'])}" if tenant else "stopped")
         if self.request.compare and len(self.results) == 2:
             comparison = Comparison(self.results)
             try:
@@ -175,8 +203,10 @@ class LoadTestScreen(Screen):
             self.app.comparisons.append({"tenant": self.request.tenant, "ratio": ratio,
                                          "runs": [len(self.app.load_runs) - 1,
                                                   len(self.app.load_runs)]})
+            vanilla = self.results[1]
             self.query_one("#lt-ratio", Static).update(
-                f"sandboxed / vanilla req/s: [b]{ratio:.3f}[/b]")
+                f"sandboxed / vanilla req/s: [b]{ratio:.3f}[/b]  (vanilla {rate(vanilla.rps)} req/s, "
+                f"p99 {us(vanilla.report['latency']['p99_us'])})")
 
     def _add_result_row(self, number: int, result: LoadTestResult, started_at: float) -> None:
         spec, report = result.spec, result.report
@@ -185,8 +215,8 @@ class LoadTestScreen(Screen):
             str(number), time.strftime("%H:%M:%S", time.localtime(started_at)), spec.label,
             "/_mtd/vanilla" if spec.vanilla else spec.path, f"{report['seconds']:.1f}",
             str(spec.connections), f"{spec.rate:,.0f}" if spec.rate else "max",
-            f"{report['requests']:,}", rate(result.rps), us(lat["p50"]), us(lat["p99"]),
-            us(lat["max"]), f"{result.failed:,}", key=str(number))
+            f"{report['requests']:,}", rate(result.rps), us(lat["p50_us"]), us(lat["p99_us"]),
+            us(lat["max_us"]), f"{result.failed:,}", key=str(number))
 
     # -- actions --------------------------------------------------------------
 

@@ -4,5 +4,6 @@ from .log_panel import LogPanel
 from .rate_chart import RateChart
 from .system_panel import SystemPanel
 from .tenant_table import TenantTable
+from .tick_box import TickBox
 
-__all__ = ["LogPanel", "RateChart", "SystemPanel", "TenantTable"]
+__all__ = ["LogPanel", "RateChart", "SystemPanel", "TenantTable", "TickBox"]
