@@ -43,7 +43,7 @@ py::str lenient_str(std::string_view s) {
 
 py::dict run_elf(const py::bytes& elf, const std::vector<std::string>& argv, const py::bytes& stdin_data,
                  uint64_t max_instructions, uint64_t max_memory, bool eager_decode, bool emit_translation,
-                 const std::string& translation) {
+                 uint8_t min_runs, const std::string& translation, bool frozen) {
     auto image = bytes_span(elf);
     auto input = bytes_span(stdin_data);
     sandbox::ExitResult r;
@@ -51,7 +51,9 @@ py::dict run_elf(const py::bytes& elf, const std::vector<std::string>& argv, con
         py::gil_scoped_release release;
         r = sandbox::run_to_exit(image, argv,
                                  std::string_view(reinterpret_cast<const char*>(input.data()), input.size()),
-                                 max_instructions, max_memory, eager_decode, {emit_translation, translation});
+                                 max_instructions, max_memory, eager_decode,
+                                 {.emit = emit_translation, .min_runs = min_runs, .frozen = frozen,
+                                  .shared_object = translation});
     }
     py::dict d;
     d["outcome"] = sandbox::outcome_name(r.outcome);
@@ -182,7 +184,8 @@ struct Keys {
              *cost = intern("cost"), *instructions = intern("instructions"), *pages_copied = intern("pages_copied"),
              *pages_copied_per_request = intern("pages_copied_per_request"),
              *peak_memory_bytes = intern("peak_memory_bytes"), *bytes_in = intern("bytes_in"),
-             *bytes_out = intern("bytes_out");
+             *bytes_out = intern("bytes_out"), *translated_instructions = intern("translated_instructions"),
+             *instructions_total = intern("instructions_total");
     PyObject* outcome[stats::kOutcomeCount];
     Keys() {
         for (size_t i = 0; i < stats::kOutcomeCount; ++i)
@@ -242,6 +245,8 @@ py::dict cost_dict(const stats::CostSnapshot& c) {
     set_u64(d.ptr(), k.peak_memory_bytes, c.peak_memory);
     set_u64(d.ptr(), k.bytes_in, c.bytes_in);
     set_u64(d.ptr(), k.bytes_out, c.bytes_out);
+    set_u64(d.ptr(), k.instructions_total, c.instructions.sum);
+    set_u64(d.ptr(), k.translated_instructions, c.translated_instructions);
     return d;
 }
 
@@ -371,11 +376,13 @@ PYBIND11_MODULE(_core, m) {
     m.def("run_elf", &run_elf, py::arg("elf"), py::arg("argv") = std::vector<std::string>{"app"},
           py::arg("stdin") = py::bytes(), py::arg("max_instructions") = uint64_t{10'000'000'000},
           py::arg("max_memory") = uint64_t{256} << 20, py::arg("eager_decode") = false,
-          py::arg("emit_translation") = false, py::arg("translation") = "",
+          py::arg("emit_translation") = false, py::arg("min_runs") = 1, py::arg("translation") = "",
+          py::arg("frozen") = false,
           "Runs a static RISC-V ELF to exit like a plain process; returns outcome, reason, exit_code, "
           "stdout, stderr, instructions, and decoded_units of text_units (decoder cache units; "
           "eager_decode=True decodes all of them up front). emit_translation=True also returns "
-          "translation_source, C++ for the blocks the run entered; translation= runs in that source "
+          "translation_source, C++ for the blocks the run entered at least min_runs times; translation= "
+          "runs in that source (frozen=True: host clocks and entropy stand still, for comparing runs) "
           "compiled (a shared object), counting translated_instructions. x and f: the registers at the end.");
 
     py::class_<LoadedProgram>(m, "Program",
@@ -433,6 +440,16 @@ PYBIND11_MODULE(_core, m) {
         .def(
             "remove_tenant", [](server::Server& s, const std::string& name) { return s.registry().remove(name); },
             py::arg("name"))
+        .def(
+            "program",
+            [](server::Server& s, const std::string& name) -> std::optional<LoadedProgram> {
+                auto program = s.registry().program(name);
+                if (!program) return std::nullopt;
+                LoadedProgram p;
+                p.program = std::move(program);
+                return p;
+            },
+            py::arg("name"), "The Program tenant `name` serves now (for its translation), or None.")
         .def("stats", &stats_list, py::arg("names") = py::none(),
              "Per-tenant counters, latency and cost; the first entry, named '(no tenant)', counts "
              "requests no tenant matched. names: only these tenants ('' or '(no tenant)' for the "

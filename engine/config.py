@@ -30,3 +30,6 @@ class EngineConfig:
     # at most max_parked_per_tenant per tenant. Past either cap: 503.
     max_parked: int = 16
     max_parked_per_tenant: int = 8
+    # Translate each tenant version to host code in the background (the
+    # second execution tier); it serves on the interpreter until then.
+    translate: bool = True

@@ -17,6 +17,7 @@ from .build import BuildError, Builder
 from .config import EngineConfig
 from .logs import LogAssembler, LogRecord
 from .tenants import TenantConfigError, TenantSpec, discover_tenants, load_tenant
+from .translate import Translator
 from .vanilla import VANILLA_PAGE
 
 
@@ -41,6 +42,9 @@ class TenantStatus:
     error: str | None = None
     log_path: Path | None = None
     save_to_serving_s: float | None = None  # last hot reload: change seen -> new version live
+    # The serving version's execution tier: interpreted, translating,
+    # translated, or failed (its translation; the interpreter serves).
+    tier: str = "interpreted"
 
 
 class Engine:
@@ -65,6 +69,7 @@ class Engine:
         self._queue_dropped = 0  # log entries the full queue lost
         self._lock = threading.Lock()  # guards tenants and logs across build threads
         self._started = False
+        self.translator = Translator(self) if config.translate else None
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -91,6 +96,8 @@ class Engine:
         return statuses
 
     def stop(self) -> None:
+        if self.translator:
+            self.translator.stop()  # versions waiting are dropped
         if self._started:
             self.server.set_ready(False, "stopping")
             self.server.stop()
@@ -171,6 +178,9 @@ class Engine:
                   event="build_done", version=status.version, cached=result.cached,
                   build_s=round(result.seconds, 3), init_instructions=loaded["init_instructions"])
         self._update_readiness()
+        status.tier = "interpreted"  # this version's, until its translation is in
+        if self.translator:
+            self.translator.submit(spec.name, status.version)
         return status
 
     def reload(self, name: str) -> TenantStatus:

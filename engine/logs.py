@@ -29,6 +29,7 @@ EVENTS: dict[str, tuple[str, ...]] = {
     "build_failed": ("error", "log", "still_serving", "seconds"),
     "reload_requested": (),
     "reload": ("seconds", "version"),  # a watched change served: seconds from seen to serving
+    "translation": ("tier", "version", "seconds"),  # a version's translated code: in, or not
     "smoke": ("status", "ms", "bytes"),
     "load_test": ("target", "path", "duration_s", "connections", "rate", "requests", "seconds",
                   "rps", "failed", "p50_us", "p99_us", "max_us"),

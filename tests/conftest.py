@@ -79,8 +79,10 @@ def qemu() -> str:
 
 
 def make_engine(tenants_dir: Path, cache_dir: Path, **overrides) -> Engine:
+    # No background translation unless a test asks (test_tiers.py does): a
+    # compile per tenant would only slow the suite down.
     config = EngineConfig(port=0, threads=2, tenants_dir=tenants_dir, cache_dir=cache_dir,
-                          admin_port=0)
+                          admin_port=0, translate=False)
     for key, value in overrides.items():
         setattr(config, key, value)
     return Engine(config)

@@ -16,10 +16,10 @@ STDIN = b"some input for the programs that read\n" * 3
 
 
 def both_tiers(elf: bytes, cache_dir, **kwargs):
-    first = _core.run_elf(elf, stdin=STDIN, emit_translation=True, **kwargs)
+    first = _core.run_elf(elf, stdin=STDIN, emit_translation=True, frozen=True, **kwargs)
     assert first["translation_source"], "nothing to translate"
     so = compile_translation(first["translation_source"], cache_dir).path
-    second = _core.run_elf(elf, stdin=STDIN, translation=str(so), **kwargs)
+    second = _core.run_elf(elf, stdin=STDIN, translation=str(so), frozen=True, **kwargs)
     return first, second
 
 

@@ -68,7 +68,7 @@ def console(tenants_dir, cache_dir, tmp_path):
 
     def run(scenario, timeout: float = 90.0):
         config = EngineConfig(port=0, admin_port=0, threads=2, tenants_dir=tenants_dir,
-                              cache_dir=cache_dir)
+                              cache_dir=cache_dir, translate=False)
         app = ConsoleApp(config, watch=True, state_dir=tmp_path / "console-state")
 
         async def main():
@@ -372,7 +372,7 @@ def test_tenant_text_in_the_log_and_detail_is_escaped_and_prefixed(tmp_path, cac
     (root / "quoted" / "app.cpp").write_bytes(
         b'#error \x1b[2K\x08mtd: [evil] loaded \x1b]0;t\x07\nint main() {}\n')
     app = ConsoleApp(EngineConfig(port=0, admin_port=0, threads=2, tenants_dir=root,
-                                  cache_dir=cache_dir), watch=False)
+                                  cache_dir=cache_dir, translate=False), watch=False)
 
     async def main():
         async with app.run_test(size=SIZE) as pilot:
@@ -485,7 +485,7 @@ class CrashingConsole(ConsoleApp):
             raise RuntimeError("the UI broke")
 
 config = EngineConfig(port=0, admin_port=0, threads=1, tenants_dir=Path(sys.argv[1]),
-                      cache_dir=Path(sys.argv[2]))
+                      cache_dir=Path(sys.argv[2]), translate=False)
 sys.exit(run_console(config, watch=False, app=CrashingConsole(config, watch=False), headless=True))
 """
 

@@ -35,6 +35,10 @@ struct SysEnv {
     virtual ~SysEnv() = default;
     virtual void output(int fd, std::string_view data) = 0;   // fd 1 or 2
     virtual int64_t input(uint8_t* dst, uint64_t n) = 0;      // fd 0; <0 = -errno
+    // True: the host's clocks and entropy stand still (wall and monotonic
+    // time read 1 s, random bytes are 0x5a), so runs can be compared byte
+    // for byte: fuzz builds always (layout.hpp), plain runs when asked.
+    virtual bool frozen() const { return kFrozenHost; }
 };
 
 // Budget: the call's work would cost more than `budget`, so it did nothing

@@ -29,7 +29,7 @@ std::string mib(uint64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) 
 }  // namespace
 
 std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
-                     const std::vector<std::string>& argv, bool share_pages) {
+                     const std::vector<std::string>& argv, bool share_pages, const uint8_t* at_random) {
     Memory& mem = core.mem;
     if (elf.size() < sizeof(Elf64_Ehdr)) return "not an ELF file (too short)";
     if (elf.size() > kMaxElfBytes)
@@ -151,7 +151,10 @@ std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
     // AT_RANDOM seeds the guest's stack canary and pointer guard: fresh per
     // load (every request of a load forks the same snapshot, so shares it).
     uint8_t random[16] = {};
-    if (!kFrozenHost && getrandom(random, sizeof random, 0) != sizeof random) return "no entropy for AT_RANDOM";
+    if (at_random)
+        std::memcpy(random, at_random, sizeof random);
+    else if (!kFrozenHost && getrandom(random, sizeof random, 0) != sizeof random)
+        return "no entropy for AT_RANDOM";
     sp -= 16;
     const uint64_t random_addr = sp;
     mem.write_bytes(sp, random, 16);

@@ -21,7 +21,11 @@ inline constexpr uint64_t kMaxElfBytes = 64ull << 20;
 // share_pages: `elf` is a page-aligned read-only mapping that outlives the
 // core, text and every fork (ElfImage); whole file pages of segments are
 // then mapped rather than copied.
+// at_random: the 16 bytes AT_RANDOM points at (the guest's stack canary
+// and pointer guard); default: fresh from the host's CSPRNG. A plain run
+// (run_to_exit) passes fixed ones, so that two runs can be compared.
 std::string load_elf(std::span<const uint8_t> elf, Core& core, Text& text,
-                     const std::vector<std::string>& argv, bool share_pages = false);
+                     const std::vector<std::string>& argv, bool share_pages = false,
+                     const uint8_t* at_random = nullptr);
 
 }  // namespace mtd::sandbox::detail

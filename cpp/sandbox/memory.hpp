@@ -29,12 +29,6 @@
 
 namespace mtd::sandbox::detail {
 
-inline constexpr uintptr_t kPteR = 1;        // same values as PROT_READ/WRITE/EXEC
-inline constexpr uintptr_t kPteW = 2;
-inline constexpr uintptr_t kPteX = 4;
-inline constexpr uintptr_t kPteOwned = 8;    // page/leaf belongs to this Memory's arena
-inline constexpr uintptr_t kPteMapped = 16;  // part of a mapping (set even for PROT_NONE)
-inline constexpr uintptr_t kPteFlags = 0xFFF;
 
 extern const uint8_t g_zero_page[kPageSize];
 extern const uintptr_t g_empty_leaf[kLeafEntries];
@@ -100,17 +94,7 @@ public:
         std::memcpy(reinterpret_cast<void*>(a + t.off), &v, sizeof(T));
         return true;
     }
-    const uint8_t* read_ptr(uint64_t a) const {
-        ReadSlot& t = slot(rtlb_, a);
-        if ((a >> kPageBits) == t.vpn) return reinterpret_cast<const uint8_t*>(a + t.off);
-        if (a >> kSpaceBits) return nullptr;
-        const uintptr_t* leaf = reinterpret_cast<const uintptr_t*>(top_[a >> kTopShift] & ~kPteFlags);
-        uintptr_t e = leaf[(a >> kPageBits) & (kLeafEntries - 1)];
-        if (!(e & kPteR)) return nullptr;
-        t.vpn = a >> kPageBits;
-        t.off = (e & ~kPteFlags) - (a & ~kPageMask);
-        return reinterpret_cast<const uint8_t*>(a + t.off);
-    }
+    const uint8_t* read_ptr(uint64_t a) const { return read_walk(top_, slot(rtlb_, a), a); }
     // Host pointer for writing len bytes at a (inside one page), copying the
     // page first if it is shared. The caller must write only those bytes:
     // they are what the next fork copies back.
@@ -166,7 +150,7 @@ public:
 
     // The translation caches, for translated code's fast paths (they stay
     // where they are for this Memory's life).
-    TlbView tlb_view() const { return {rtlb_, wtlb_, &gen_}; }
+    TlbView tlb_view() const { return {rtlb_, wtlb_, &gen_, top_}; }
 
     void set_limit(uint64_t bytes) { limit_ = bytes; }
     bool oom() const { return oom_; }

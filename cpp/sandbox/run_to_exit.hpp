@@ -35,6 +35,7 @@ struct ExitResult {
 struct Tiering {
     bool emit = false;
     uint8_t min_runs = 1;  // emit only blocks entered at least this often
+    bool frozen = false;   // host clocks and entropy stand still (core.hpp: SysEnv::frozen)
     std::string shared_object;  // non-empty: a translation of this same ELF to run in
 };
 

@@ -127,13 +127,13 @@ int64_t fill_stat(Core& c, uint64_t addr) {
 // each: never the host process's or thread's CPU time, which is every
 // tenant's work. Other ids, such as other processes' CPU clocks, are
 // refused. The host's reading is used only if the host call succeeded.
-bool guest_clock(const Core& c, uint64_t id, int64_t out[2]) {
+bool guest_clock(const Core& c, const SysEnv& env, uint64_t id, int64_t out[2]) {
     enum : uint64_t {
         REALTIME = 0, MONOTONIC = 1, PROCESS_CPUTIME = 2, THREAD_CPUTIME = 3, MONOTONIC_RAW = 4,
         REALTIME_COARSE = 5, MONOTONIC_COARSE = 6, BOOTTIME = 7, REALTIME_ALARM = 8, BOOTTIME_ALARM = 9,
     };
     struct timespec ts;
-    if (kFrozenHost && id != PROCESS_CPUTIME && id != THREAD_CPUTIME) {
+    if (env.frozen() && id != PROCESS_CPUTIME && id != THREAD_CPUTIME) {
         const bool known = id <= BOOTTIME_ALARM;
         if (known) out[0] = 1, out[1] = 0;
         return known;
@@ -169,7 +169,7 @@ bool guest_clock(const Core& c, uint64_t id, int64_t out[2]) {
 
 // Fresh bytes from the host's CSPRNG for every call: never a stream that
 // a fork inherits from its master, so no two requests see the same bytes.
-int64_t do_getrandom(Core& c, SysCall& call, uint64_t buf, uint64_t len, uint64_t flags) {
+int64_t do_getrandom(Core& c, const SysEnv& env, SysCall& call, uint64_t buf, uint64_t len, uint64_t flags) {
     constexpr uint64_t kKnownFlags = 0x7;  // GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE
     if (flags & ~kKnownFlags) return err(EINVAL);
     len = std::min(len, Core::kMaxIoChunk);
@@ -177,8 +177,8 @@ int64_t do_getrandom(Core& c, SysCall& call, uint64_t buf, uint64_t len, uint64_
     uint8_t bytes[256];
     for (uint64_t done = 0; done < len;) {
         const size_t want = std::min<uint64_t>(sizeof bytes, len - done);
-        const ssize_t got = kFrozenHost ? static_cast<ssize_t>(want) : getrandom(bytes, want, 0);
-        if (kFrozenHost) std::memset(bytes, 0x5a, want);
+        const ssize_t got = env.frozen() ? static_cast<ssize_t>(want) : getrandom(bytes, want, 0);
+        if (env.frozen()) std::memset(bytes, 0x5a, want);
         if (got < 0 && errno == EINTR) continue;
         if (got <= 0) return done ? static_cast<int64_t>(done) : err(EAGAIN);
         if (!put(c, buf + done, bytes, static_cast<uint64_t>(got))) return err(EFAULT);
@@ -309,13 +309,13 @@ SysAction linux_syscall(Core& c, SysEnv& env, SysCall& call) {
         case SYS_nanosleep: case SYS_clock_nanosleep: case SYS_sched_yield: ret = 0; break;
         case SYS_clock_gettime: {
             int64_t v[2];
-            if (!guest_clock(c, a0, v)) { ret = err(EINVAL); break; }
+            if (!guest_clock(c, env, a0, v)) { ret = err(EINVAL); break; }
             ret = put(c, a1, v, 16) ? 0 : err(EFAULT);
             break;
         }
         case SYS_clock_getres: {
             int64_t v[2];
-            if (!guest_clock(c, a0, v)) { ret = err(EINVAL); break; }
+            if (!guest_clock(c, env, a0, v)) { ret = err(EINVAL); break; }
             v[0] = 0;
             v[1] = 1;
             ret = (a1 == 0 || put(c, a1, v, 16)) ? 0 : err(EFAULT);
@@ -323,7 +323,7 @@ SysAction linux_syscall(Core& c, SysEnv& env, SysCall& call) {
         }
         case SYS_gettimeofday: {
             int64_t v[2];
-            if (!guest_clock(c, 0, v)) { ret = err(EINVAL); break; }
+            if (!guest_clock(c, env, 0, v)) { ret = err(EINVAL); break; }
             v[1] /= 1000;
             ret = (a0 == 0 || put(c, a0, v, 16)) ? 0 : err(EFAULT);
             break;
@@ -415,7 +415,7 @@ SysAction linux_syscall(Core& c, SysEnv& env, SysCall& call) {
         case SYS_mremap: ret = err(ENOMEM); break;  // glibc falls back to malloc+copy
         case SYS_madvise: ret = 0; break;
         case SYS_riscv_flush_icache: ret = 0; break;
-        case SYS_getrandom: ret = do_getrandom(c, call, a0, a1, a2); break;
+        case SYS_getrandom: ret = do_getrandom(c, env, call, a0, a1, a2); break;
         case SYS_sysinfo: ret = err(ENOSYS); break;
         default: break;
     }

@@ -290,6 +290,7 @@ void RequestHandler::complete(h2o_req_t* req, const tenants::Tenant& tenant, con
     // What the request cost, read from the Machine that ran it: plain
     // getters and owner-only stores, nothing allocated or locked.
     slot.instructions.record(machine.request_instructions());
+    slot.translated_instructions.add(machine.request_translated_instructions());
     slot.copied_bytes.add(machine.last_request_copied());
     slot.peak_memory.note(machine.last_request_memory());
     int status;

@@ -98,6 +98,7 @@ void cost(std::string& out, const CostSnapshot& c) {
     field(out, "peak_memory_bytes", c.peak_memory);
     field(out, "bytes_in", c.bytes_in);
     field(out, "bytes_out", c.bytes_out);
+    field(out, "translated_instructions", c.translated_instructions);
     out.back() = '}';
     out += ',';
 }

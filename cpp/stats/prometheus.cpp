@@ -134,6 +134,11 @@ std::string format_prometheus(const NamedSnapshots& tenants, const ServerTotals&
     header(out, "mtd_guest_instructions_max", "gauge", "Most guest instructions one request took.");
     for (const auto& [tenant, s] : tenants) sample(out, "mtd_guest_instructions_max", tenant, {}, s.cost.instructions.max);
 
+    header(out, "mtd_translated_instructions_total", "counter",
+           "Guest instructions that ran as translated code (of mtd_guest_instructions_sum).");
+    for (const auto& [tenant, s] : tenants)
+        sample(out, "mtd_translated_instructions_total", tenant, {}, s.cost.translated_instructions);
+
     header(out, "mtd_pages_copied_total", "counter", "Guest pages (4 KiB) copied on write by requests.");
     for (const auto& [tenant, s] : tenants) sample(out, "mtd_pages_copied_total", tenant, {}, s.cost.copied_bytes / kPageBytes);
 

@@ -24,6 +24,7 @@ Snapshot TenantStats::snapshot() const {
         s.cost.copied_bytes += slot.copied_bytes.get();
         s.cost.bytes_in += slot.bytes_in.get();
         s.cost.bytes_out += slot.bytes_out.get();
+        s.cost.translated_instructions += slot.translated_instructions.get();
         s.cost.peak_memory = std::max(s.cost.peak_memory, slot.peak_memory.get());
     }
     s.in_flight = in_flight > 0 ? uint64_t(in_flight) : 0;

@@ -64,6 +64,9 @@ struct CostSnapshot {
     uint64_t peak_memory = 0;     // largest request_memory charge of one request, bytes
     uint64_t bytes_in = 0;        // request bodies received
     uint64_t bytes_out = 0;       // response bodies sent (mtd's error bodies included)
+    // Of instructions.sum, those that ran as translated code (the second
+    // execution tier), not in the interpreter.
+    uint64_t translated_instructions = 0;
 };
 
 // Merged view of a tenant's counters at one moment (not a consistent cut:
@@ -108,7 +111,7 @@ struct alignas(64) Slot {
     SharedHistogram sandbox_latency;
     // Cost (CostSnapshot): one sample per request that ran in the sandbox.
     SharedHistogram instructions;
-    Counter copied_bytes, bytes_in, bytes_out;
+    Counter copied_bytes, bytes_in, bytes_out, translated_instructions;
     Peak peak_memory;
 
     // Counts an answered request by its HTTP status class (1xx is not sent).

@@ -107,6 +107,12 @@ bool Registry::remove(const std::string& name) {
     return true;
 }
 
+std::shared_ptr<const sandbox::Program> Registry::program(const std::string& name) const {
+    std::lock_guard lock(mu_);
+    const auto it = tenants_.find(name);
+    return it == tenants_.end() ? nullptr : it->second->program;
+}
+
 std::shared_ptr<const RoutingTable> Registry::table() const {
     std::lock_guard lock(mu_);
     return table_;

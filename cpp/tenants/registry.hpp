@@ -86,6 +86,8 @@ public:
                  std::shared_ptr<const sandbox::Program> program);
     // Returns false if there was no such tenant.
     bool remove(const std::string& name);
+    // The program tenant `name` serves now, or null.
+    std::shared_ptr<const sandbox::Program> program(const std::string& name) const;
 
     // The stats and log limiter of tenant `name`, created if it has none yet.
     // A program's log sink needs them before the program is published (on_init

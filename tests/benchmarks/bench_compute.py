@@ -158,10 +158,43 @@ def run_interp(kernel: Kernel) -> Run:
     return Run(seconds, r["stdout"], r["instructions"])
 
 
+# Per kernel: its translation (a shared object), how long it took and how
+# big it is; made on first use from a profiled run.
+TRANSLATIONS: dict[str, tuple[Path, float, int, int]] = {}
+TRANSLATE_MIN_RUNS = 2  # blocks entered at least twice: the loops, not the start-up
+
+
+def translation(kernel: Kernel) -> Path:
+    if kernel.name not in TRANSLATIONS:
+        from mtd import _core
+        from mtd.engine.translate import compile_translation
+        profiled = _core.run_elf(kernel.elf.read_bytes(), [kernel.name, *kernel.args],
+                                 max_instructions=200_000_000_000, max_memory=1 << 30,
+                                 emit_translation=True, min_runs=TRANSLATE_MIN_RUNS)
+        source = profiled["translation_source"]
+        compiled = compile_translation(source, ROOT / "build" / "bench-compute" / "cache")
+        TRANSLATIONS[kernel.name] = (compiled.path, compiled.seconds,
+                                     compiled.path.stat().st_size, source.count("\nB"))
+    return TRANSLATIONS[kernel.name][0]
+
+
+def run_translated(kernel: Kernel) -> Run:
+    from mtd import _core
+    elf, so = kernel.elf.read_bytes(), str(translation(kernel))
+    t0 = time.perf_counter()
+    r = _core.run_elf(elf, [kernel.name, *kernel.args], max_instructions=200_000_000_000,
+                      max_memory=1 << 30, translation=so)
+    seconds = time.perf_counter() - t0
+    if r["outcome"] != "exited" or r["exit_code"] != 0:
+        sys.exit(f"{kernel.name}: {r['outcome']} {r['reason']} (exit {r['exit_code']})")
+    return Run(seconds, r["stdout"], r["instructions"])
+
+
 TIERS: dict[str, tuple[str, Callable[[Kernel], Run]]] = {
     "native": ("native (host gcc/g++ -O2)", run_native),
     "interp": ("mtd interpreter", run_interp),
-    # "translated": ("mtd translated", run_translated),  # when that tier exists
+    "translated": ("mtd translated (second tier: blocks run twice or more in a profiled run)",
+                   run_translated),
 }
 
 
@@ -170,7 +203,7 @@ TIERS: dict[str, tuple[str, Callable[[Kernel], Run]]] = {
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median)")
-    ap.add_argument("--tiers", default="native,interp",
+    ap.add_argument("--tiers", default="native,interp,translated",
                     help=f"comma-separated, the first is the baseline; known: {', '.join(TIERS)}")
     ap.add_argument("--kernels", default=",".join(k.name for k in KERNELS))
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "bench-compute",
@@ -184,6 +217,8 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     for kernel in kernels:
         build(kernel, args.work)
+        if "translated" in tiers:
+            translation(kernel)  # before the clock starts
 
     runs: dict[tuple[str, str], list[Run]] = {(k.name, t): [] for k in kernels for t in tiers}
     for r in range(args.rounds):
@@ -223,6 +258,9 @@ def main() -> None:
     print(line)
     for t in tiers:
         print(f"  {t}: {TIERS[t][0]}")
+    for name, (so, seconds, size, instructions) in TRANSLATIONS.items():
+        print(f"  {name} translated: {instructions:,} guest instructions, compiled in {seconds:.1f} s, "
+              f"{size / 1024:,.0f} KiB of shared object")
     for kernel in kernels:
         print(f"  {kernel.name}: {' '.join(kernel.args) or '(size in the source)'} -> "
               f"{runs[kernel.name, base][0].output.decode(errors='replace').strip().splitlines()[-1]}")

@@ -12,7 +12,7 @@ namespace mtd::sandbox::translate {
 
 // Changes whenever this header, runtime.hpp or the emitter's output changes
 // meaning: translations are cached under it.
-inline constexpr uint32_t kAbiVersion = 2;
+inline constexpr uint32_t kAbiVersion = 3;
 
 // How translated code returned; Ctx says where (pc) and the rest.
 enum Exit : int {
@@ -52,9 +52,10 @@ struct Ctx {
     void* hart;
     void* mem;
     const Host* host;
-    const detail::ReadSlot* rtlb;
+    detail::ReadSlot* rtlb;  // translated code fills it as Memory would (tlb.hpp: read_walk)
     const detail::WriteSlot* wtlb;
     uint64_t gen;            // the request a write slot's gen must equal
+    const uintptr_t* top;    // the page table's top level, for read_walk
     int64_t left;
     uint64_t limit;
     uint64_t pc;             // out

@@ -30,6 +30,9 @@ bool record(const Text& t, uint64_t i, Decoded& out) {
     return true;
 }
 
+// runtime.hpp's, for the tables the emitter lays out.
+uint64_t dispatch_hash(uint64_t pc, unsigned bits) { return (pc * 0x9E3779B97F4A7C15ull) >> (64 - bits); }
+
 std::string hex(uint64_t v) {
     char b[24];
     std::snprintf(b, sizeof b, "0x%llxull", static_cast<unsigned long long>(v));
@@ -68,8 +71,11 @@ private:
         return it == labels_.end() ? nullptr : &it->second;
     }
     bool is_label(uint64_t slot) const { return label(slot) != nullptr; }
+    // The local an instruction writes x[r] through: noted, so that the
+    // region hands it back. Only for instructions that write rd (a run
+    // head's rd field holds something else).
     std::string xw(unsigned r) {
-        if (r != detail::kSinkReg) x_written_[r] = true;
+        if (r < 32) x_written_[r] = true;
         return translate::xw(r);
     }
     std::string fr(unsigned r) { return translate::fr(r); }
@@ -112,6 +118,7 @@ private:
     }
     void instruction(size_t k);
     void fp_instruction(size_t k);
+    void sp_run(size_t k);
 
     const Text& t_;
     const std::vector<uint64_t>& slots_;
@@ -127,11 +134,12 @@ private:
 void Writer::instruction(size_t k) {
     const Decoded& d = rec(k);
     const uint64_t slot = slots_[k], here = pc(slot), next = here + 2 * d.len();
-    const std::string rd = xw(d.rd), rs1 = xr(d.rs1), rs2 = xr(d.rs2), imm = num(d.imm);
-    auto set = [&](const std::string& expr) { line("  " + rd + " = " + expr + ";"); };
+    const std::string rs1 = xr(d.rs1), rs2 = xr(d.rs2), imm = num(d.imm);
+    auto rd = [&] { return xw(d.rd); };
+    auto set = [&](const std::string& expr) { line("  " + rd() + " = " + expr + ";"); };
     auto load = [&](const char* type, const char* widen) {
         line("  { " + std::string(type) + " v; const uint64_t a = " + rs1 + " + " + imm + "; if (T2_UNLIKELY(!load<" +
-             type + ">(c, a, v))) " + fault(k, "kFaultLoad", "a") + " " + rd + " = static_cast<uint64_t>(static_cast<" +
+             type + ">(c, a, v))) " + fault(k, "kFaultLoad", "a") + " " + rd() + " = static_cast<uint64_t>(static_cast<" +
              widen + ">(v)); }");
     };
     auto store = [&](const char* type) {
@@ -147,7 +155,7 @@ void Writer::instruction(size_t k) {
         line("  { uint64_t old; if (!csr_access(*c->fflags, *c->frm, " + std::to_string(static_cast<uint32_t>(d.imm) & 0xfff) +
              "u, " + src + ", " + std::to_string(mode) + ", " + (writes ? "true" : "false") +
              ", limit - static_cast<uint64_t>(left) - " + std::to_string(rest(k)) + "ull, old)) " +
-             fault(k, "kFaultIllegal", hex(here)) + " " + rd + " = old; }");
+             fault(k, "kFaultIllegal", hex(here)) + " " + rd() + " = old; }");
     };
     auto amo_addr = [&](unsigned size) {
         return "const uint64_t a = " + rs1 + "; if (a & " + std::to_string(size - 1) + ") " +
@@ -158,20 +166,21 @@ void Writer::instruction(size_t k) {
         line("  { " + amo_addr(std::string(type) == "uint32_t" ? 4 : 8) + "uint8_t* p = c->host->write_ptr(c->mem, a, " +
              size + "); if (!p) " + store_fault(k, "a") + " " + slice_check() + " " + type + " old; std::memcpy(&old, p, " +
              size + "); const " + type + " nv = amo_apply<" + type + ">(" + std::to_string(kind) + ", old, static_cast<" +
-             type + ">(" + rs2 + ")); std::memcpy(p, &nv, " + size + "); " + rd +
+             type + ">(" + rs2 + ")); std::memcpy(p, &nv, " + size + "); " + rd() +
              " = static_cast<uint64_t>(static_cast<int64_t>(static_cast<std::make_signed_t<" + type + ">>(old))); }");
     };
     auto lr = [&](const char* type, unsigned size, const char* widen) {
         line("  { " + amo_addr(size) + type + " v; if (!c->host->load(c->mem, a, &v, " + std::to_string(size) + ")) " +
-             fault(k, "kFaultLoad", "a") + " *c->reservation = a; " + rd + " = static_cast<uint64_t>(static_cast<" +
+             fault(k, "kFaultLoad", "a") + " *c->reservation = a; " + rd() + " = static_cast<uint64_t>(static_cast<" +
              widen + ">(v)); }");
     };
     auto sc = [&](const char* type, unsigned size) {
         line("  { " + amo_addr(size) + "if (*c->reservation == a) { const " + type + " v = static_cast<" + type + ">(" +
              rs2 + "); if (!c->host->store(c->mem, a, &v, " + std::to_string(size) + ")) " + store_fault(k, "a") + " " +
-             slice_check() + " " + rd + " = 0; } else { " + rd + " = 1; } *c->reservation = ~0ull; }");
+             slice_check() + " " + rd() + " = 0; } else { " + rd() + " = 1; } *c->reservation = ~0ull; }");
     };
     using namespace detail;
+    if (d.handler >> 1 == OP_SD_SP_RUN || d.handler >> 1 == OP_LD_SP_RUN) sp_run(k);
     switch (d.op) {
         case OP_LUI: set(num(d.imm)); break;
         case OP_LI: set(num(d.imm)); break;
@@ -297,17 +306,44 @@ void Writer::instruction(size_t k) {
     }
 }
 
+// A run of sp-relative sd or ld that Text::fill found (decoder.hpp:
+// kMaxRun): when its bytes lie in one page that the translation cache
+// holds, one check covers them all, as in the interpreter's run handlers;
+// otherwise each instruction runs on its own, below.
+void Writer::sp_run(size_t k) {
+    const Decoded& d = rec(k);
+    const bool stores = d.op == detail::OP_SD;
+    const unsigned lo = d.rm, hi = stores ? d.rd : d.rs2, n = d.rs3;
+    const std::string span = std::to_string((hi - lo) * 8 + 8);
+    const uint64_t after = slots_[k + n - 1] + rec(k + n - 1).len();
+    std::string body;
+    for (unsigned j = 0; j < n; ++j) {
+        const Decoded& m = rec(k + j);
+        const std::string at = "p + " + std::to_string(m.imm - static_cast<int32_t>(lo) * 8);
+        body += stores ? " put64(" + at + ", " + xr(m.rs2) + ");" : " " + xw(m.rd) + " = get64(" + at + ");";
+    }
+    const std::string base = "const uint64_t lo = r2 + " + std::to_string(lo * 8) + "ull;";
+    if (stores)
+        line("  { " + base + " const WriteSlot& t = wslot(c, lo); if ((lo >> 12) == t.vpn && t.gen == c->gen && (lo & 4095) + " +
+             span + " <= 4096) { uint8_t* p = reinterpret_cast<uint8_t*>(lo + t.off); mark_lines(t, lo, " + span + ");" +
+             body + " goto B" + std::to_string(after) + "; } }");
+    else
+        line("  { " + base + " const ReadSlot& t = rslot(c, lo); if ((lo >> 12) == t.vpn && (lo & 4095) + " + span +
+             " <= 4096) { const uint8_t* p = reinterpret_cast<const uint8_t*>(lo + t.off);" + body + " goto B" +
+             std::to_string(after) + "; } }");
+}
+
 void Writer::fp_instruction(size_t k) {
     using namespace detail;
     const Decoded& d = rec(k);
     const uint64_t here = pc(slots_[k]);
-    const std::string xd = xw(d.rd), x1 = xr(d.rs1), fd = fr(d.rd), f1 = fr(d.rs1), f2 = fr(d.rs2), f3 = fr(d.rs3);
+    const std::string x1 = xr(d.rs1), fd = fr(d.rd), f1 = fr(d.rs1), f2 = fr(d.rs2), f3 = fr(d.rs3);
     const std::string imm = num(d.imm), rm = std::to_string(d.rm) + "u";
     // The effective rounding mode of a conversion to an integer.
     const std::string rm_eff = d.rm == kDYN ? std::string("*c->frm") : rm;
     uses_fp_ = true;
     auto setf = [&](const std::string& expr) { line("  " + fd + " = " + expr + ";"); };
-    auto setx = [&](const std::string& expr) { line("  " + xd + " = " + expr + ";"); };
+    auto setx = [&](const std::string& expr) { line("  " + xw(d.rd) + " = " + expr + ";"); };
     auto bin = [&](const char* name) { setf(std::string(name) + "<" + rm + ">(" + f1 + ", " + f2 + ", *c->frm)"); };
     auto un = [&](const char* name) { setf(std::string(name) + "<" + rm + ">(" + f1 + ", 0, *c->frm)"); };
     auto fma = [&](const char* name) { setf(std::string(name) + "<" + rm + ">(" + f1 + ", " + f2 + ", " + f3 + ", *c->frm)"); };
@@ -429,9 +465,24 @@ std::string Writer::function() {
     for (const auto& [slot, entry] : here) out += "    case " + std::to_string(entry) + "u: goto L" + std::to_string(slot) + ";\n";
     out += "    default: pc_out = c->pc; goto exit_jump;\n  }\n";
     out += body_;
-    out += "dispatch:\n  switch (target) {\n";
-    for (const auto& [slot, entry] : here) out += "    case " + hex(pc(slot)) + ": goto L" + std::to_string(slot) + ";\n";
-    out += "    default: pc_out = target; goto exit_jump;\n  }\n";
+    // Jumps through a register (returns, mostly) find their label in an
+    // open-addressing table of this region's labels (runtime.hpp:
+    // dispatch_hash), a probe or two where a switch was a binary search.
+    unsigned bits = 1;
+    while ((size_t{1} << bits) < 2 * here.size()) ++bits;
+    std::vector<uint64_t> table(size_t{1} << bits, 0);
+    for (const auto& [slot, entry] : here) {
+        uint64_t at = dispatch_hash(pc(slot), bits);
+        while (table[at]) at = (at + 1) & ((uint64_t{1} << bits) - 1);
+        table[at] = slot;
+    }
+    out += "dispatch: {\n  static const DispatchEntry table[] = {";
+    for (uint64_t slot : table)
+        out += slot ? "{" + hex(pc(slot)) + ", &&L" + std::to_string(slot) + "}," : std::string("{0, nullptr},");
+    out += "};\n  for (uint64_t at = dispatch_hash(target, " + std::to_string(bits) + ");; at = (at + 1) & " +
+           hex((uint64_t{1} << bits) - 1) + ") {\n";
+    out += "    if (table[at].pc == target) goto *table[at].label;\n";
+    out += "    if (!table[at].pc) break;\n  }\n  pc_out = target; goto exit_jump;\n}\n";
     out += "exit_entry: code = kExitEntry; goto out;\n";
     out += "exit_jump: code = kExitJump; goto out;\n";
     out += "exit_ecall: code = kExitEcall; goto out;\n";
@@ -509,7 +560,7 @@ Emitted emit_translation(const Text& t, const std::vector<uint64_t>& entry_slots
     for (size_t k = 1; k < slots.size(); ++k) {
         const bool contiguous = slots[k - 1] + recs[k - 1].len() == slots[k];
         const bool block_ended = !contiguous || detail::ends_block(recs[k - 1]);
-        if (block_ended && (k - cuts.back() >= kRegionInstructions || !contiguous && k - cuts.back() >= kRegionInstructions / 4))
+        if (block_ended && (k - cuts.back() >= kRegionInstructions || (!contiguous && k - cuts.back() >= kRegionInstructions / 4)))
             cuts.push_back(k);
     }
     cuts.push_back(slots.size());

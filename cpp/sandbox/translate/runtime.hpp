@@ -30,15 +30,48 @@ using namespace mtd::sandbox::translate;
 // Keeps a value in an SSE register across an MXCSR change.
 #define T2_PIN(v) __asm__ volatile("" : "+x"(v))
 
-inline const ReadSlot& rslot(const Ctx* c, uint64_t a) { return c->rtlb[(a >> 12) & (kTlbSlots - 1)]; }
+inline ReadSlot& rslot(const Ctx* c, uint64_t a) { return c->rtlb[(a >> 12) & (kTlbSlots - 1)]; }
 inline const WriteSlot& wslot(const Ctx* c, uint64_t a) { return c->wtlb[(a >> 12) & (kTlbSlots - 1)]; }
 
+// What Memory::write_ptr marks: every 64-byte line of [a, a + len), in
+// one page, as written (the next fork copies them back).
+inline void mark_lines(const WriteSlot& t, uint64_t a, uint64_t len) {
+    const uint64_t first = (a & 4095) >> 6, last = ((a & 4095) + len - 1) >> 6;
+    *t.lines |= (~0ull >> (63 - (last - first))) << first;
+}
+
+// A region's table of its labels, for jumps through a register: pc 0 is
+// empty (no code lives at guest address 0). The emitter lays the table
+// out with the same hash (emitter.cpp).
+struct DispatchEntry {
+    uint64_t pc;
+    void* label;
+};
+inline uint64_t dispatch_hash(uint64_t pc, unsigned bits) { return (pc * 0x9E3779B97F4A7C15ull) >> (64 - bits); }
+
+inline void put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
+inline uint64_t get64(const uint8_t* p) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    return v;
+}
+
 // False: the access faults (the host checked every byte).
+// Inlined at every access: the compiler's own heuristics gave up on them
+// in big regions and called them, for a third of a string-heavy run.
+#define T2_INLINE inline __attribute__((always_inline))
+
 template <class T>
-inline bool load(Ctx* c, uint64_t a, T& v) {
-    const ReadSlot& t = rslot(c, a);
+T2_INLINE bool load(Ctx* c, uint64_t a, T& v) {
+    ReadSlot& t = rslot(c, a);
     if (T2_LIKELY((a >> 12) == t.vpn && (a & (sizeof(T) - 1)) == 0)) {
         std::memcpy(&v, reinterpret_cast<const void*>(a + t.off), sizeof(T));
+        return true;
+    }
+    // A miss: the page walk, here; across a page, the host's.
+    const uint8_t* p = read_walk(c->top, t, a);
+    if (T2_LIKELY(p && (a & 4095) <= 4096 - sizeof(T))) {
+        std::memcpy(&v, p, sizeof(T));
         return true;
     }
     return c->host->load(c->mem, a, &v, sizeof(T));
@@ -47,7 +80,7 @@ inline bool load(Ctx* c, uint64_t a, T& v) {
 // slow: set when the host took the store (it may have charged a page,
 // after which the slice's page quota must be looked at).
 template <class T>
-inline bool store(Ctx* c, uint64_t a, T v, bool& slow) {
+T2_INLINE bool store(Ctx* c, uint64_t a, T v, bool& slow) {
     const WriteSlot& t = wslot(c, a);
     if (T2_LIKELY((a >> 12) == t.vpn && t.gen == c->gen && (a & (sizeof(T) - 1)) == 0)) {
         *t.lines |= 1ull << ((a & 4095) >> 6);

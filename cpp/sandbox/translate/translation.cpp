@@ -31,8 +31,16 @@ T symbol(void* handle, const char* name) {
 bool host_load(void* m, uint64_t a, void* out, unsigned n) {
     return static_cast<detail::Memory*>(m)->read_bytes(a, out, n);
 }
+// As Memory::store: one page's write_ptr, or the checked write across.
 bool host_store(void* m, uint64_t a, const void* in, unsigned n) {
-    return static_cast<detail::Memory*>(m)->write_bytes(a, in, n);
+    auto& mem = *static_cast<detail::Memory*>(m);
+    if ((a & detail::kPageMask) + n <= detail::kPageSize) {
+        uint8_t* p = mem.write_ptr(a, n);
+        if (!p) return false;
+        std::memcpy(p, in, n);
+        return true;
+    }
+    return mem.write_bytes(a, in, n);
 }
 uint8_t* host_write_ptr(void* m, uint64_t a, unsigned n) {
     if ((a & detail::kPageMask) + n > detail::kPageSize) return nullptr;  // atomics are aligned
@@ -73,6 +81,16 @@ std::unique_ptr<Translation> Translation::load(const std::string& path, const de
         if (r >= nregions) throw std::runtime_error("translation's entries name regions it does not have");
     tr->bits_.assign((t.nslots + 2 + 63) / 64, 0);
     for (uint32_t s : tr->slots_) tr->bits_[s >> 6] |= 1ull << (s & 63);
+    unsigned bits = 1;
+    while ((1ull << bits) < 2ull * count) ++bits;
+    tr->table_.assign(1ull << bits, Bucket{});
+    tr->mask_ = (1ull << bits) - 1;
+    tr->shift_ = 64 - bits;
+    for (uint32_t i = 0; i < count; ++i) {
+        uint64_t at = tr->hash(tr->slots_[i]);
+        while (tr->table_[at].slot != kEmpty) at = (at + 1) & tr->mask_;
+        tr->table_[at] = Bucket{tr->slots_[i], i};
+    }
     return tr;
 }
 
@@ -80,20 +98,12 @@ Translation::~Translation() {
     if (handle_) dlclose(handle_);
 }
 
-bool Translation::entry(uint64_t slot, uint32_t& index) const {
-    const auto it = std::lower_bound(slots_.begin(), slots_.end(), slot);
-    if (it == slots_.end() || *it != slot) return false;
-    index = static_cast<uint32_t>(it - slots_.begin());
-    return true;
-}
-
 detail::Stop run_translated(detail::Hart& h, detail::Memory& m, const detail::Text& t, const Translation& tr,
                             uint64_t limit, uint64_t& translated_instructions) {
     const detail::TlbView tlb = m.tlb_view();
     for (;;) {
-        const uint64_t off = h.pc - t.base;
         uint32_t index;
-        if (off < t.nslots * 2 && !(off & 1) && tr.entry(off / 2, index)) {
+        if (tr.entry_at(h.pc, t.base, t.nslots, index)) {
             if (h.f_source && tr.uses_fp()) {  // what the interpreter's first FP instruction does
                 std::memcpy(h.f, h.f_source, sizeof h.f);
                 h.f_source = nullptr;
@@ -110,12 +120,13 @@ detail::Stop run_translated(detail::Hart& h, detail::Memory& m, const detail::Te
             c.rtlb = tlb.reads;
             c.wtlb = tlb.writes;
             c.gen = *tlb.gen;
+            c.top = tlb.top;
             c.left = static_cast<int64_t>(limit - h.instret);
             c.limit = limit;
             c.pc = h.pc;
             const uint32_t host_mxcsr = _mm_getcsr();
             _mm_setcsr(detail::guest_mxcsr(h.frm));
-            const int exit = tr.run(c, index);
+            const int exit = tr.run(c, index, t.base, t.nslots);
             h.fflags |= detail::mxcsr_to_fflags(_mm_getcsr());
             _mm_setcsr(host_mxcsr);
             const uint64_t before = h.instret;
