@@ -402,6 +402,14 @@ PYBIND11_MODULE(_core, m) {
                  return d;
              },
              "C++ for the second tier: the blocks the warm-up request ran (source, entries, instructions).")
+        .def(
+            "profile",
+            [](const LoadedProgram& p, const std::string& method, const std::string& path, const std::string& body) {
+                py::gil_scoped_release release;
+                p.program->profile({method, path, "", "localhost", "host: localhost\n", body});
+            },
+            py::arg("method") = "GET", py::arg("path") = "/", py::arg("body") = "",
+            "Runs a request noting the code it runs, for translation_source().")
         .def("attach_translation",
              [](const LoadedProgram& p, const std::string& path) { p.program->attach_translation(path); },
              py::arg("shared_object"), "Loads a compiled translation_source(); later requests run in it.")

@@ -12,6 +12,7 @@ import pytest
 from mtd import _core
 
 from conftest import compile_guest
+from tiers import TIERS, in_tier
 
 PAGE = 4096
 PROTS = {"unmapped": None, "none": 0, "read": 1, "write": 2, "rw": 3, "exec": 4}
@@ -81,9 +82,15 @@ int main(void) {
 """
 
 
-@pytest.fixture(scope="module")
-def probe(tmp_path_factory):
-    return _core.Program(compile_guest(tmp_path_factory.mktemp("access"), "probe", PROBE)), _core.Machine()
+@pytest.fixture(scope="module", params=TIERS)
+def probe(request, tmp_path_factory, cache_dir):
+    """The probe, interpreted or translated (its load, store, memcpy and
+    write paths): translated code reaches memory only as the interpreter
+    does, through the same checks."""
+    program = _core.Program(compile_guest(tmp_path_factory.mktemp("access"), "probe", PROBE))
+    paths = [f"/{op}/{w}/{PAGE - 4}/3" for op in ("load", "store") for w in (1, 2, 4, 8)]
+    paths += [f"/load/8/{PAGE + 4}/0", f"/store/8/{PAGE - 1}/1", "/memcpy/16/100/3", "/write/16/100/3"]
+    return in_tier(program, request.param, cache_dir, paths), _core.Machine()
 
 
 def pattern(i: int) -> int:
@@ -102,7 +109,9 @@ def allowed(page: int, prot, write: bool) -> bool:
 def ask(probe, op, width, offset, prot):
     program, machine = probe
     code = -1 if prot is None else prot
-    return machine.request(program, path=f"/{op}/{width}/{offset}/{code}")
+    result = machine.request(program, path=f"/{op}/{width}/{offset}/{code}")
+    assert not program.translated or result["translated"] > 0  # the access ran translated
+    return result
 
 
 EDGE = range(PAGE - 12, PAGE + 4)  # every offset around the end of the first page

@@ -113,6 +113,7 @@ std::shared_ptr<const Program> Program::load(std::span<const uint8_t> elf, const
 
 TranslationSource Program::translation_source() const {
     // Everything a request ran: in a server it runs for every request.
+    std::lock_guard lock(state_->translation_mu);  // profile() may be counting
     const translate::Emitted e = translate::emit_translation(state_->text, translate::entries_run(state_->profile, 1));
     return {e.source, e.entries, e.instructions};
 }
@@ -123,6 +124,14 @@ void Program::attach_translation(const std::string& shared_object) const {
     if (s.translation_owner) throw std::runtime_error("program already has a translation");
     s.translation_owner = translate::Translation::load(shared_object, s.text);
     s.translation.store(s.translation_owner.get(), std::memory_order_release);
+}
+
+void Program::profile(const RequestView& request) const {
+    std::lock_guard lock(state_->translation_mu);  // one profiling run at a time
+    Machine m;
+    m.profile_into(state_->profile.data());
+    Response out;
+    m.handle(*this, request, out);
 }
 
 bool Program::translated() const { return state_->translation.load(std::memory_order_acquire) != nullptr; }

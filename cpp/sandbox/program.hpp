@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "exchange.hpp"
 #include "limits.hpp"
 
 namespace mtd::sandbox {
@@ -47,8 +48,12 @@ public:
     uint64_t init_instructions_used() const;
 
     // Translated code for what the program's warm-up request ran (the code
-    // requests run): C++ for the host compiler, compiled by the caller.
+    // requests run), and what profile() ran: C++ for the host compiler,
+    // compiled by the caller.
     TranslationSource translation_source() const;
+    // Runs `request` (on a Machine of its own, its answer thrown away) and
+    // adds the code it ran to what translation_source() translates.
+    void profile(const RequestView& request) const;
     // Loads the compiled translation; from the next request on, forks of
     // this Program run in it wherever it has code. Once per Program; throws
     // std::runtime_error if it cannot be loaded or is not this program's.

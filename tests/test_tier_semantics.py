@@ -1,0 +1,77 @@
+"""The translated tier is the interpreter, faster: the same requests on a
+Program interpreted and on one translated (the code those requests run,
+profiled, compiled and attached) must end the same way, at the same
+instruction, with the same answer, whatever the budget and the time
+slices. The programs are the ones the security tests attack the
+interpreter with: long blocks and every way to enter them (test_budget),
+every register and CSR a request can dirty (test_request_isolation), the
+request fields copied into guard bytes (test_syscall_writes) and the page
+edges (test_memory_access, which also runs on both tiers itself)."""
+
+import pytest
+
+from mtd import _core
+
+import test_budget
+import test_request_isolation
+import test_syscall_writes
+from conftest import compile_guest
+from tiers import in_tier
+
+# A shorter straight-line block than test_budget's 100,000 instructions:
+# the same shapes, and a translation the host compiler makes in seconds.
+SHAPES = test_budget.PROGRAM.replace(".rept 100000", ".rept 3000").replace(".rept 50000", ".rept 1500")
+
+CASES = {
+    "shapes": (SHAPES, [f"/straight", "/straight-rvc", "/branches", "/enter/0", "/enter/127", "/enter/300",
+                        "/pairs/0", "/pairs/1", "/fault/1000", "/fault/1129", "/fault/1255"]),
+    "state": (test_request_isolation.STATE, ["/report", "/dirty/7", "/report", "/dirty/1048581", "/report"]),
+    "fields": (test_syscall_writes.FIELDS, ["/a", "/abcdefghi"]),
+}
+
+
+def limits(budget: int) -> _core.Limits:
+    l = _core.Limits()
+    l.request_instructions = budget
+    return l
+
+
+def programs(elf: bytes, paths, cache_dir, budget: int):
+    interpreted = _core.Program(elf, limits(budget))
+    translated = in_tier(_core.Program(elf, limits(budget)), "translated", cache_dir, paths)
+    return interpreted, translated
+
+
+SAME = ["outcome", "reason", "instructions", "slices", "memory", "status", "content_type", "body"]
+
+
+def compare(interpreted, translated, paths, **request):
+    a, b = _core.Machine(), _core.Machine()
+    ran_translated = 0
+    for path in paths:
+        x = a.request(interpreted, path=path, **request)
+        y = b.request(translated, path=path, **request)
+        for key in SAME:
+            assert x.get(key) == y.get(key), (path, key, x.get(key), y.get(key))
+        assert x["translated"] == 0
+        ran_translated += y["translated"]
+    assert ran_translated > 0
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("budget", [500, 2_777, 2_000_000_000])
+def test_both_tiers_end_every_request_alike(tmp_path, cache_dir, name, budget):
+    source, paths = CASES[name]
+    elf = compile_guest(tmp_path, name, source)
+    interpreted, translated = programs(elf, paths, cache_dir, budget)
+    compare(interpreted, translated, paths)
+    body = "x" * 3000
+    compare(interpreted, translated, paths, method="POST", body=body, headers="x-a: " + body + "\n")
+
+
+@pytest.mark.parametrize("slice_instructions", [1, 97, 1000])
+def test_both_tiers_slice_alike(tmp_path, cache_dir, slice_instructions):
+    source, paths = CASES["shapes"]
+    elf = compile_guest(tmp_path, "shapes", source)
+    interpreted, translated = programs(elf, paths, cache_dir, 2_000_000_000)
+    compare(interpreted, translated, paths, slice_instructions=slice_instructions)
