@@ -48,3 +48,20 @@ def test_fuzz_targets_short_run():
         line = next((l for l in proc.stdout.splitlines() if l.startswith(target)), None)
         assert line is not None, report
         assert "crashes 0" in line, report
+
+
+@pytest.mark.timeout(1800)
+def test_fuzz_corpus_runs_alike_on_both_tiers():
+    """fuzz_instructions with MTD_FUZZ_TIERS=1 runs each input in the
+    interpreter and in its translation and crashes if they differ: here on
+    every input of the checked-in corpus (raw code and shaped programs)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
+    build = subprocess.run([str(REPO / "mtd"), "fuzz", "0", "-runs=0"], cwd=REPO, capture_output=True,
+                           text=True, timeout=1700, env=env)
+    assert build.returncode == 0, build.stderr[-4000:]
+    inputs = sorted(str(p) for p in (REPO / "cpp" / "fuzz" / "corpus" / "fuzz_instructions").iterdir())
+    run = subprocess.run([str(REPO / "build" / "fuzz" / "fuzz_instructions"), *inputs], capture_output=True,
+                         text=True, timeout=1700, env={**env, "MTD_FUZZ_TIERS": "1"})
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert f"Executed {inputs[-1]}" in run.stderr

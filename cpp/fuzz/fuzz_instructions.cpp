@@ -20,6 +20,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <span>
 #include <string>
@@ -139,6 +141,41 @@ void shaped_program(const uint8_t* data, size_t size, std::vector<uint8_t>& code
     std::memcpy(code.data(), words.data(), code.size());
 }
 
+// Everything a run leaves that the guest could observe.
+bool same(const ExitResult& a, const ExitResult& b) {
+    return a.outcome == b.outcome && a.reason == b.reason && a.exit_code == b.exit_code &&
+           a.stdout_data == b.stdout_data && a.stderr_data == b.stderr_data && a.instructions == b.instructions &&
+           a.x == b.x && a.f == b.f;
+}
+
+// MTD_FUZZ_TIERS=1: every input also runs in the second execution tier
+// and must end exactly as in the interpreter. Slow (a host compile per
+// input, about a second): for the corpus (tests/test_fuzz.py) and
+// campaigns of their own. The code compiled is mtd's translator's output;
+// outside a server, it is compiled without the build sandbox.
+bool tiers() {
+    static const bool on = std::getenv("MTD_FUZZ_TIERS") && std::string(std::getenv("MTD_FUZZ_TIERS")) == "1";
+    return on;
+}
+
+std::string compile(const std::string& source) {
+    static const std::string dir = [] {
+        char tmpl[] = "/tmp/mtd-fuzz-tiers-XXXXXX";
+        if (!mkdtemp(tmpl)) __builtin_trap();
+        return std::string(tmpl);
+    }();
+    static unsigned n = 0;  // a name per input: dlopen keeps what it loaded by name
+    const std::string cpp = dir + "/t.cpp", so = dir + "/t" + std::to_string(n++) + ".so";
+    FILE* f = std::fopen(cpp.c_str(), "w");
+    if (!f) __builtin_trap();
+    std::fwrite(source.data(), 1, source.size(), f);
+    std::fclose(f);
+    const std::string cmd = "g++ -std=c++20 -O1 -march=native -fPIC -shared -w -fvisibility=hidden -I" +
+                            std::string(MTD_TRANSLATE_INCLUDE) + " " + cpp + " -o " + so;
+    if (std::system(cmd.c_str()) != 0) __builtin_trap();  // the translator wrote what does not compile
+    return so;
+}
+
 // Leaves `fill` in the stack the next call will use.
 __attribute__((noinline)) void poison_stack(uint8_t fill) {
     uint8_t junk[32 * 1024];
@@ -173,9 +210,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (r.outcome == Outcome::Responded || r.outcome == Outcome::Ready) __builtin_trap();
     if (r.instructions > budget + detail::kMaxSegment - 1) __builtin_trap();
     const ExitResult again = run(elf, budget, 0xA5);
-    if (again.outcome != r.outcome || again.reason != r.reason || again.exit_code != r.exit_code ||
-        again.stdout_data != r.stdout_data || again.stderr_data != r.stderr_data ||
-        again.instructions != r.instructions || again.x != r.x || again.f != r.f)
-        __builtin_trap();
+    if (!same(again, r)) __builtin_trap();
+    if (tiers()) {
+        // The second tier: what ran, translated, compiled and run again.
+        Tiering emit;
+        emit.emit = true;
+        const ExitResult profiled = run_to_exit(elf, {"fuzz"}, "stdin", budget, 16ull << 20, false, emit);
+        if (!same(profiled, r)) __builtin_trap();
+        if (!profiled.translation_source.empty()) {
+            Tiering translated;
+            translated.shared_object = compile(profiled.translation_source);
+            const ExitResult t = run_to_exit(elf, {"fuzz"}, "stdin", budget, 16ull << 20, false, translated);
+            if (!same(t, r)) __builtin_trap();
+        }
+    }
     return 0;
 }
