@@ -571,6 +571,22 @@ def test_one_request_reads_as_one_request_per_second_not_four():
     assert rps == 100.0
 
 
+def test_tier_column_says_which_tier_serves_and_how_much_ran_translated():
+    from types import SimpleNamespace
+    from mtd.tui.widgets.tenant_table import tier_text
+
+    def status(tier, version="v1"):
+        return SimpleNamespace(tier=tier, version=version)
+
+    assert tier_text(None, {}).plain == "-"
+    assert tier_text(status("translated", version=""), {}).plain == "-"
+    assert tier_text(status("interpreted"), {}).plain == "interpreted"
+    assert tier_text(status("failed"), {}).plain == "failed"
+    assert tier_text(status("translated"), {}).plain == "translated"
+    cost = {"instructions_total": 400, "translated_instructions": 300}
+    assert tier_text(status("translated"), cost).plain == "translated 75%"
+
+
 def rendered(log) -> str:
     """What a RichLog shows, as plain text."""
     return "\n".join("".join(segment.text for segment in strip) for strip in log.lines)

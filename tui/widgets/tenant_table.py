@@ -17,7 +17,7 @@ from ..format import rate, size, us
 from ..messages import Snapshot, TenantOpened, TenantSelected
 
 TRAFFIC = (("tenant", "tenant"), ("hosts", "hosts"), ("version", "version"),
-           ("build", "build"), ("state", "state"), ("rps", "req/s"), ("p50", "p50"),
+           ("build", "build"), ("state", "state"), ("tier", "tier"), ("rps", "req/s"), ("p50", "p50"),
            ("p99", "p99"), ("errs", "errors/s"))
 COST = (("tenant", "tenant"), ("instr_p50", "instr p50"),
         ("instr_p99", "instr p99"), ("pages", "pages/req"), ("peak", "peak mem"),
@@ -35,6 +35,19 @@ def state_text(status) -> Text:
         return Text("serving, build failed", style="bold yellow")
     style = {"serving": "bold green", "building": "bold yellow", "error": "bold red"}
     return Text(status.state, style=style.get(status.state, ""))
+
+
+def tier_text(status, cost: dict) -> Text:
+    """The serving version's execution tier, and once it is translated, the
+    share of the guest instructions its requests ran translated."""
+    if status is None or not status.version:
+        return Text("-", style="dim")
+    if status.tier != "translated":
+        style = {"translating": "yellow", "failed": "bold red"}
+        return Text(status.tier, style=style.get(status.tier, "dim"))
+    total = cost.get("instructions_total", 0)
+    share = f" {100 * cost.get('translated_instructions', 0) / total:.0f}%" if total else ""
+    return Text("translated" + share, style="green")
 
 
 def _count(value: int) -> Text:
@@ -129,7 +142,7 @@ class TenantTable(DataTable):
             else:
                 build = "cached" if status.cached else f"{status.build_seconds:.1f} s"
         errors = row.get("errors_rps", 0.0)
-        return [label, hosts, version, build, state_text(status),
+        return [label, hosts, version, build, state_text(status), tier_text(status, stats.get("cost", {})),
                 Text(rate(row.get("rps", 0.0)), justify="right"),
                 Text(us(latency.get("p50_us")), justify="right"),
                 Text(us(latency.get("p99_us")), justify="right"),
