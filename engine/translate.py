@@ -77,9 +77,15 @@ def compile_translation(source: str, cache_dir: Path) -> Compiled:
     taken from the cache). Raises TranslationError."""
     started = time.monotonic()
     target = Path(cache_dir) / "translations" / f"{cache_key(source)}.so"
+    # What is in this folder runs as host code in the server: only the
+    # operator may write it (chmod fails on a folder someone else owns).
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(target.parent, 0o700)
+    except OSError as e:
+        raise TranslationError(f"the translation cache is not the operator's own: {e}") from None
     if target.is_file():
         return Compiled(target, True, time.monotonic() - started)
-    target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="translate-", dir=target.parent))
     try:
         (scratch / "translation.cpp").write_text(source)

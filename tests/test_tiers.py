@@ -121,3 +121,18 @@ def test_reloads_under_load_fail_no_request(tenants, cache_dir):
         assert sum(report["errors"].values()) == 0 and report["status"]["2xx"] == report["requests"], report
     finally:
         engine.stop()
+
+
+def test_the_translation_cache_is_the_operators_alone(compiled_programs, tmp_path):
+    """Its shared objects run as host code: a cache folder others could
+    write into is made private before anything in it is loaded."""
+    import os
+    import stat
+
+    elf = compiled_programs[PROGRAMS[0]].read_bytes()
+    source = _core.run_elf(elf, stdin=STDIN, emit_translation=True, frozen=True)["translation_source"]
+    (tmp_path / "translations").mkdir(mode=0o777)
+    os.chmod(tmp_path / "translations", 0o777)
+    compiled = compile_translation(source, tmp_path)
+    assert stat.S_IMODE(os.stat(tmp_path / "translations").st_mode) == 0o700
+    assert compiled.path.parent == tmp_path / "translations"
