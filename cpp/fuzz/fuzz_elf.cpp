@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/decoder.hpp"
 #include "sandbox/run_to_exit.hpp"
 
 using namespace mtd::sandbox;
@@ -16,6 +17,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static const std::vector<std::string> argv{"fuzz"};
     ExitResult r = run_to_exit(std::span<const uint8_t>(data, size), argv, "stdin", 100'000, 16ull << 20);
     if (r.outcome == Outcome::Responded || r.outcome == Outcome::Ready) __builtin_trap();
-    if (r.instructions > 100'000 + 64) __builtin_trap();  // the budget must hold
+    if (r.instructions > 100'000 + detail::kMaxSegment - 1) __builtin_trap();  // the budget must hold
     return 0;
 }
