@@ -9,6 +9,7 @@
 #include "../decoder.hpp"
 #include "../fpu.hpp"
 #include "abi.hpp"
+#include "regions.hpp"
 
 namespace mtd::sandbox::translate {
 namespace {
@@ -58,7 +59,8 @@ class Writer {
 public:
     Writer(const Text& t, const std::vector<uint64_t>& slots, const std::map<uint64_t, Label>& labels,
            const std::vector<Decoded>& recs, uint32_t region, size_t first, size_t last)
-        : t_(t), slots_(slots), labels_(labels), recs_(recs), region_(region), first_(first), last_(last) {}
+        : t_(t), slots_(slots), labels_(labels), recs_(recs), region_(region), first_(first), last_(last),
+          local_(slots.begin() + static_cast<std::ptrdiff_t>(first), slots.begin() + static_cast<std::ptrdiff_t>(last)) {}
 
     std::string function();
     bool uses_fp() const { return uses_fp_; }
@@ -112,7 +114,7 @@ private:
     std::string jump(uint64_t target) const {
         const uint64_t off = target - t_.base;
         const Label* l = off < t_.nslots * 2 && !(off & 1) ? label(off / 2) : nullptr;
-        if (l && l->region == region_) return "goto L" + std::to_string(off / 2) + ";";
+        if (l && local_.count(off / 2)) return "goto L" + std::to_string(off / 2) + ";";
         if (l) return "{ c->next_entry = " + std::to_string(l->entry) + "u; goto exit_entry; }";
         return "{ pc_out = " + hex(target) + "; goto exit_jump; }";
     }
@@ -129,6 +131,7 @@ private:
     std::string body_;
     bool uses_fp_ = false;
     bool x_written_[32] = {};
+    const std::set<uint64_t> local_;  // the slots this region holds, its own and copies
 };
 
 void Writer::instruction(size_t k) {
@@ -337,25 +340,33 @@ void Writer::fp_instruction(size_t k) {
     using namespace detail;
     const Decoded& d = rec(k);
     const uint64_t here = pc(slots_[k]);
-    const std::string x1 = xr(d.rs1), fd = fr(d.rd), f1 = fr(d.rs1), f2 = fr(d.rs2), f3 = fr(d.rs3);
+    // f registers are double locals (runtime.hpp: dbl, bits): D arithmetic
+    // takes them as they are (d1..d3), everything else as bits (f1..f3).
+    const std::string x1 = xr(d.rs1), fd = fr(d.rd);
+    const std::string d1 = fr(d.rs1), d2 = fr(d.rs2), d3 = fr(d.rs3);
+    const std::string f1 = "bits(" + d1 + ")", f2 = "bits(" + d2 + ")", f3 = "bits(" + d3 + ")";
     const std::string imm = num(d.imm), rm = std::to_string(d.rm) + "u";
     // The effective rounding mode of a conversion to an integer.
     const std::string rm_eff = d.rm == kDYN ? std::string("*c->frm") : rm;
     uses_fp_ = true;
-    auto setf = [&](const std::string& expr) { line("  " + fd + " = " + expr + ";"); };
+    auto setd = [&](const std::string& expr) { line("  " + fd + " = " + expr + ";"); };  // a double
+    auto setf = [&](const std::string& expr) { setd("dbl(" + expr + ")"); };                 // bits
     auto setx = [&](const std::string& expr) { line("  " + xw(d.rd) + " = " + expr + ";"); };
     auto bin = [&](const char* name) { setf(std::string(name) + "<" + rm + ">(" + f1 + ", " + f2 + ", *c->frm)"); };
     auto un = [&](const char* name) { setf(std::string(name) + "<" + rm + ">(" + f1 + ", 0, *c->frm)"); };
     auto fma = [&](const char* name) { setf(std::string(name) + "<" + rm + ">(" + f1 + ", " + f2 + ", " + f3 + ", *c->frm)"); };
+    auto bin_d = [&](const char* name) { setd(std::string(name) + "<" + rm + ">(" + d1 + ", " + d2 + ", *c->frm)"); };
+    auto un_d = [&](const char* name) { setd(std::string(name) + "<" + rm + ">(" + d1 + ", 0.0, *c->frm)"); };
+    auto fma_d = [&](const char* name) { setd(std::string(name) + "<" + rm + ">(" + d1 + ", " + d2 + ", " + d3 + ", *c->frm)"); };
     auto from_int = [&](const char* name) { setf(std::string(name) + "<" + rm + ">(" + x1 + ", *c->frm)"); };
     switch (d.op) {
         case OP_FLW:
             line("  { uint32_t v; const uint64_t a = " + x1 + " + " + imm + "; if (!c->host->load(c->mem, a, &v, 4)) " +
-                 fault(k, "kFaultLoad", "a") + " " + fd + " = box_bits(v); }");
+                 fault(k, "kFaultLoad", "a") + " " + fd + " = dbl(box_bits(v)); }");
             break;
         case OP_FLD:
             line("  { uint64_t v; const uint64_t a = " + x1 + " + " + imm + "; if (!load<uint64_t>(c, a, v)) " +
-                 fault(k, "kFaultLoad", "a") + " " + fd + " = v; }");
+                 fault(k, "kFaultLoad", "a") + " " + fd + " = dbl(v); }");
             break;
         case OP_FSW:
             line("  { const uint64_t a = " + x1 + " + " + imm + "; const uint32_t v = static_cast<uint32_t>(" + f2 +
@@ -363,26 +374,26 @@ void Writer::fp_instruction(size_t k) {
             break;
         case OP_FSD:
             line("  { const uint64_t a = " + x1 + " + " + imm + "; bool slow = false; if (!store<uint64_t>(c, a, " + f2 +
-                 ", slow)) " + store_fault(k, "a") + " " + slice_check() + " }");
+                 ", slow)) " + store_fault(k, "a") + " if (slow) " + slice_check() + " }");
             break;
         case OP_FADD_S: bin("fadd_s"); break;
         case OP_FSUB_S: bin("fsub_s"); break;
         case OP_FMUL_S: bin("fmul_s"); break;
         case OP_FDIV_S: bin("fdiv_s"); break;
         case OP_FSQRT_S: un("fsqrt_s"); break;
-        case OP_FADD_D: bin("fadd_d"); break;
-        case OP_FSUB_D: bin("fsub_d"); break;
-        case OP_FMUL_D: bin("fmul_d"); break;
-        case OP_FDIV_D: bin("fdiv_d"); break;
-        case OP_FSQRT_D: un("fsqrt_d"); break;
+        case OP_FADD_D: bin_d("fadd_d"); break;
+        case OP_FSUB_D: bin_d("fsub_d"); break;
+        case OP_FMUL_D: bin_d("fmul_d"); break;
+        case OP_FDIV_D: bin_d("fdiv_d"); break;
+        case OP_FSQRT_D: un_d("fsqrt_d"); break;
         case OP_FMADD_S: fma("fmadd_s"); break;
         case OP_FMSUB_S: fma("fmsub_s"); break;
         case OP_FNMSUB_S: fma("fnmsub_s"); break;
         case OP_FNMADD_S: fma("fnmadd_s"); break;
-        case OP_FMADD_D: fma("fmadd_d"); break;
-        case OP_FMSUB_D: fma("fmsub_d"); break;
-        case OP_FNMSUB_D: fma("fnmsub_d"); break;
-        case OP_FNMADD_D: fma("fnmadd_d"); break;
+        case OP_FMADD_D: fma_d("fmadd_d"); break;
+        case OP_FMSUB_D: fma_d("fmsub_d"); break;
+        case OP_FNMSUB_D: fma_d("fnmsub_d"); break;
+        case OP_FNMADD_D: fma_d("fnmadd_d"); break;
         case OP_FSGNJ_S: setf("fsgnj_s(" + f1 + ", " + f2 + ")"); break;
         case OP_FSGNJN_S: setf("fsgnjn_s(" + f1 + ", " + f2 + ")"); break;
         case OP_FSGNJX_S: setf("fsgnjx_s(" + f1 + ", " + f2 + ")"); break;
@@ -451,18 +462,22 @@ std::string Writer::function() {
         }
         instruction(k);
     }
-    std::vector<std::pair<uint64_t, uint32_t>> here;  // this region's labels: slot, entry
-    for (const auto& [slot, l] : labels_)
-        if (l.region == region_) here.emplace_back(slot, l.entry);
+    // The labels this region holds (slot, entry): the host enters it at
+    // those it owns; its jumps through registers find any of them.
+    std::vector<std::pair<uint64_t, uint32_t>> owned, here;
+    for (const auto& [slot, l] : labels_) {
+        if (l.region == region_) owned.emplace_back(slot, l.entry);
+        if (local_.count(slot)) here.emplace_back(slot, l.entry);
+    }
     std::string out;
     out += "static int region" + std::to_string(region_) + "(Ctx* c, uint32_t entry) {\n";
     out += "  uint64_t sink = 0, target = 0, pc_out = 0; int code = kExitJump;\n";
     out += "  int64_t left = c->left; uint64_t limit = c->limit;\n";
     for (int r = 1; r < 32; ++r) out += "  uint64_t r" + std::to_string(r) + " = c->x[" + std::to_string(r) + "];\n";
     if (uses_fp_)
-        for (int r = 0; r < 32; ++r) out += "  uint64_t g" + std::to_string(r) + " = c->f[" + std::to_string(r) + "];\n";
+        for (int r = 0; r < 32; ++r) out += "  double g" + std::to_string(r) + " = dbl(c->f[" + std::to_string(r) + "]);\n";
     out += "  (void)sink; (void)target;\n  switch (entry) {\n";
-    for (const auto& [slot, entry] : here) out += "    case " + std::to_string(entry) + "u: goto L" + std::to_string(slot) + ";\n";
+    for (const auto& [slot, entry] : owned) out += "    case " + std::to_string(entry) + "u: goto L" + std::to_string(slot) + ";\n";
     out += "    default: pc_out = c->pc; goto exit_jump;\n  }\n";
     out += body_;
     // Jumps through a register (returns, mostly) find their label in an
@@ -494,17 +509,12 @@ std::string Writer::function() {
     for (int r = 1; r < 32; ++r)
         if (x_written_[r]) out += "  c->x[" + std::to_string(r) + "] = r" + std::to_string(r) + ";\n";
     if (uses_fp_)
-        for (int r = 0; r < 32; ++r) out += "  c->f[" + std::to_string(r) + "] = g" + std::to_string(r) + ";\n";
+        for (int r = 0; r < 32; ++r) out += "  c->f[" + std::to_string(r) + "] = bits(g" + std::to_string(r) + ");\n";
     out += "  c->left = left; c->limit = limit; c->pc = pc_out;\n  return code;\n}\n";
     return out;
 }
 
 }  // namespace
-
-// Instructions per region: big enough that loops stay inside one, small
-// enough that the host compiler stays fast (its time grows faster than a
-// function's size).
-constexpr size_t kRegionInstructions = 400;
 
 Emitted emit_translation(const Text& t, const std::vector<uint64_t>& entry_slots) {
     // Each entry's block, from it to the instruction that ends it; an entry
@@ -554,33 +564,31 @@ Emitted emit_translation(const Text& t, const std::vector<uint64_t>& entry_slots
     }
     Emitted out;
     if (entry_set.empty()) return out;
-    // Regions: runs of slots, cut only after an instruction that ends a
-    // block (never inside one, where no count or check happens).
-    std::vector<size_t> cuts{0};
-    for (size_t k = 1; k < slots.size(); ++k) {
-        const bool contiguous = slots[k - 1] + recs[k - 1].len() == slots[k];
-        const bool block_ended = !contiguous || detail::ends_block(recs[k - 1]);
-        if (block_ended && (k - cuts.back() >= kRegionInstructions || (!contiguous && k - cuts.back() >= kRegionInstructions / 4)))
-            cuts.push_back(k);
-    }
-    cuts.push_back(slots.size());
+    const Regions regions = form_regions(slots, recs, t.nslots);
+    const uint32_t nregions = static_cast<uint32_t>(regions.members.size());
     std::map<uint64_t, Label> labels;
     uint32_t entry = 0;
     for (uint64_t slot : entry_set) {
         const size_t k = static_cast<size_t>(std::lower_bound(slots.begin(), slots.end(), slot) - slots.begin());
-        const uint32_t region = static_cast<uint32_t>(std::upper_bound(cuts.begin(), cuts.end(), k) - cuts.begin() - 1);
-        labels.emplace(slot, Label{entry++, region});
+        labels.emplace(slot, Label{entry++, regions.of[k]});
     }
     std::string body;
     bool uses_fp = false;
-    const uint32_t regions = static_cast<uint32_t>(cuts.size() - 1);
-    for (uint32_t r = 0; r < regions; ++r) {
-        Writer w(t, slots, labels, recs, r, cuts[r], cuts[r + 1]);
+    std::vector<uint64_t> region_slots;
+    std::vector<Decoded> region_recs;
+    for (uint32_t r = 0; r < nregions; ++r) {
+        region_slots.clear();
+        region_recs.clear();
+        for (size_t k : regions.members[r]) {
+            region_slots.push_back(slots[k]);
+            region_recs.push_back(recs[k]);
+        }
+        Writer w(t, region_slots, labels, region_recs, r, 0, region_slots.size());
         body += w.function();
         uses_fp |= w.uses_fp();
     }
     out.source = "// mtd translation (abi " + std::to_string(kAbiVersion) + ") of " + std::to_string(slots.size()) +
-                 " instructions in " + std::to_string(regions) + " regions\n#include \"runtime.hpp\"\nusing namespace mtd_t2;\n";
+                 " instructions in " + std::to_string(nregions) + " regions\n#include \"runtime.hpp\"\nusing namespace mtd_t2;\n";
     out.source += body;
     // On each exported object: a const one would otherwise have internal linkage.
     const std::string c_const = "T2_EXPORT const ";
@@ -589,13 +597,13 @@ Emitted emit_translation(const Text& t, const std::vector<uint64_t>& entry_slots
     out.source += c_const + "uint64_t mtd_t2_nslots = " + hex(t.nslots) + ";\n";
     out.source += c_const + "uint32_t mtd_t2_uses_fp = " + std::string(uses_fp ? "1" : "0") + ";\n";
     out.source += c_const + "uint32_t mtd_t2_entry_count = " + std::to_string(labels.size()) + ";\n";
-    out.source += c_const + "uint32_t mtd_t2_region_count = " + std::to_string(regions) + ";\n";
+    out.source += c_const + "uint32_t mtd_t2_region_count = " + std::to_string(nregions) + ";\n";
     std::string slots_list, regions_of, functions;
     for (const auto& [slot, l] : labels) {
         slots_list += std::to_string(slot) + "u,";
         regions_of += std::to_string(l.region) + "u,";
     }
-    for (uint32_t r = 0; r < regions; ++r) functions += "region" + std::to_string(r) + ",";
+    for (uint32_t r = 0; r < nregions; ++r) functions += "region" + std::to_string(r) + ",";
     out.source += c_const + "uint32_t mtd_t2_entry_slots[] = {" + slots_list + "};\n";
     out.source += c_const + "uint32_t mtd_t2_entry_region[] = {" + regions_of + "};\n";
     out.source += c_const + "RegionFn mtd_t2_regions[] = {" + functions + "};\n";

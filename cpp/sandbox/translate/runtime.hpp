@@ -33,9 +33,13 @@ using namespace mtd::sandbox::translate;
 inline ReadSlot& rslot(const Ctx* c, uint64_t a) { return c->rtlb[(a >> 12) & (kTlbSlots - 1)]; }
 inline const WriteSlot& wslot(const Ctx* c, uint64_t a) { return c->wtlb[(a >> 12) & (kTlbSlots - 1)]; }
 
+// Inlined at every access: the compiler's own heuristics gave up on the
+// accessors in big regions and called them, for a third of a string-heavy run.
+#define T2_INLINE inline __attribute__((always_inline))
+
 // What Memory::write_ptr marks: every 64-byte line of [a, a + len), in
 // one page, as written (the next fork copies them back).
-inline void mark_lines(const WriteSlot& t, uint64_t a, uint64_t len) {
+T2_INLINE void mark_lines(const WriteSlot& t, uint64_t a, uint64_t len) {
     const uint64_t first = (a & 4095) >> 6, last = ((a & 4095) + len - 1) >> 6;
     *t.lines |= (~0ull >> (63 - (last - first))) << first;
 }
@@ -56,25 +60,39 @@ inline uint64_t get64(const uint8_t* p) {
     return v;
 }
 
-// False: the access faults (the host checked every byte).
-// Inlined at every access: the compiler's own heuristics gave up on them
-// in big regions and called them, for a third of a string-heavy run.
-#define T2_INLINE inline __attribute__((always_inline))
 
+// False: the access faults (the host checked every byte).
+// A miss: the page walk; across a page, the host's. Out of line: inlined at
+// every access it was most of a region's code and of its compile time.
+struct Loaded {
+    uint64_t v;
+    bool ok;
+};
+template <class T>
+[[gnu::noinline]] Loaded load_miss(Ctx* c, uint64_t a) {
+    T v{};
+    const uint8_t* p = read_walk(c->top, rslot(c, a), a);
+    bool ok;
+    if (T2_LIKELY(p && (a & 4095) <= 4096 - sizeof(T))) {
+        std::memcpy(&v, p, sizeof(T));
+        ok = true;
+    } else {
+        ok = c->host->load(c->mem, a, &v, sizeof(T));
+    }
+    Loaded out{0, ok};
+    std::memcpy(&out.v, &v, sizeof(T));
+    return out;
+}
 template <class T>
 T2_INLINE bool load(Ctx* c, uint64_t a, T& v) {
-    ReadSlot& t = rslot(c, a);
+    const ReadSlot& t = rslot(c, a);
     if (T2_LIKELY((a >> 12) == t.vpn && (a & (sizeof(T) - 1)) == 0)) {
         std::memcpy(&v, reinterpret_cast<const void*>(a + t.off), sizeof(T));
         return true;
     }
-    // A miss: the page walk, here; across a page, the host's.
-    const uint8_t* p = read_walk(c->top, t, a);
-    if (T2_LIKELY(p && (a & 4095) <= 4096 - sizeof(T))) {
-        std::memcpy(&v, p, sizeof(T));
-        return true;
-    }
-    return c->host->load(c->mem, a, &v, sizeof(T));
+    const Loaded l = load_miss<T>(c, a);
+    std::memcpy(&v, &l.v, sizeof(T));
+    return l.ok;
 }
 
 // slow: set when the host took the store (it may have charged a page,
@@ -130,17 +148,27 @@ inline uint64_t mulhu(uint64_t a, uint64_t b) {
     return static_cast<uint64_t>((static_cast<unsigned __int128>(a) * static_cast<unsigned __int128>(b)) >> 64);
 }
 
-// ---- F and D. Results are canonicalised with a branch, not fpu.hpp's
-// select: it keeps the value in its SSE register, where the next
-// operation wants it.
+// ---- F and D. The f registers are `double` locals holding the guest's
+// bit patterns (a NaN-boxed single too: moves never change a double's
+// bits on x86-64), so that D arithmetic stays in SSE registers; everything
+// else works on the bits (dbl, bits). Results are canonicalised with a
+// branch, not fpu.hpp's select, for the same reason.
+inline double dbl(uint64_t b) { return f64_from(b); }
+inline uint64_t bits(double v) { return f64_bits(v); }
+inline double same(double v) { return v; }
+// Out of line, so that the compiler cannot turn the branch into a select
+// through integer registers (three instructions on every result's path).
+[[gnu::noinline, gnu::cold]] float canonical_nan_s() { return f32_from(kCanonS); }
+[[gnu::noinline, gnu::cold]] double canonical_nan_d() { return f64_from(kCanonD); }
 inline uint64_t canon_s_br(float v) {
-    if (T2_UNLIKELY(v != v)) return box_bits(kCanonS);
+    if (T2_UNLIKELY(v != v)) v = canonical_nan_s();
     return box_bits(f32_bits(v));
 }
-inline uint64_t canon_d_br(double v) {
-    if (T2_UNLIKELY(v != v)) return kCanonD;
-    return f64_bits(v);
+inline double canon_dd(double v) {
+    if (T2_UNLIKELY(v != v)) return canonical_nan_d();
+    return v;
 }
+inline uint64_t canon_d_br(double v) { return f64_bits(canon_dd(v)); }
 
 // A static rounding mode other than the dynamic one switches
 // the MXCSR rounding bits around the operation, keeping the flags.
@@ -152,9 +180,10 @@ struct RoundingMode {
     ~RoundingMode() { _mm_setcsr((_mm_getcsr() & ~(3u << 13)) | (saved & (3u << 13))); }
 };
 
-#define T2_FP2(name, T, from, to, expr)                                                   \
+// In: what the operands come as (bits, or a double's local); Out likewise.
+#define T2_FP2(name, T, In, Out, from, to, expr)                                          \
     template <uint32_t Rm>                                                                \
-    inline uint64_t name(uint64_t x, uint64_t y, uint32_t frm) {                          \
+    inline Out name(In x, In y, uint32_t frm) {                                           \
         T a = from(x), b = from(y), r;                                                    \
         if (Rm == kDYN || Rm == frm) {                                                    \
             r = (expr);                                                                   \
@@ -167,9 +196,9 @@ struct RoundingMode {
         }                                                                                 \
         return to(r);                                                                     \
     }
-#define T2_FP3(name, T, from, to, expr)                                                   \
+#define T2_FP3(name, T, In, Out, from, to, expr)                                          \
     template <uint32_t Rm>                                                                \
-    inline uint64_t name(uint64_t x, uint64_t y, uint64_t z, uint32_t frm) {              \
+    inline Out name(In x, In y, In z, uint32_t frm) {                                     \
         T a = from(x), b = from(y), c = from(z), r;                                       \
         if (Rm == kDYN || Rm == frm) {                                                    \
             r = (expr);                                                                   \
@@ -183,25 +212,25 @@ struct RoundingMode {
         }                                                                                 \
         return to(r);                                                                     \
     }
-T2_FP2(fadd_s, float, unbox, canon_s_br, a + b)
-T2_FP2(fsub_s, float, unbox, canon_s_br, a - b)
-T2_FP2(fmul_s, float, unbox, canon_s_br, a * b)
-T2_FP2(fdiv_s, float, unbox, canon_s_br, a / b)
-T2_FP2(fsqrt_s, float, unbox, canon_s_br, __builtin_sqrtf(a))
-T2_FP2(fadd_d, double, f64_from, canon_d_br, a + b)
-T2_FP2(fsub_d, double, f64_from, canon_d_br, a - b)
-T2_FP2(fmul_d, double, f64_from, canon_d_br, a * b)
-T2_FP2(fdiv_d, double, f64_from, canon_d_br, a / b)
-T2_FP2(fsqrt_d, double, f64_from, canon_d_br, __builtin_sqrt(a))
-T2_FP3(fmadd_s, float, unbox, canon_s_br, std::fma(a, b, c))
-T2_FP3(fmsub_s, float, unbox, canon_s_br, std::fma(a, b, -c))
-T2_FP3(fnmsub_s, float, unbox, canon_s_br, std::fma(-a, b, c))
-T2_FP3(fnmadd_s, float, unbox, canon_s_br, std::fma(-a, b, -c))
-T2_FP3(fmadd_d, double, f64_from, canon_d_br, std::fma(a, b, c))
-T2_FP3(fmsub_d, double, f64_from, canon_d_br, std::fma(a, b, -c))
-T2_FP3(fnmsub_d, double, f64_from, canon_d_br, std::fma(-a, b, c))
-T2_FP3(fnmadd_d, double, f64_from, canon_d_br, std::fma(-a, b, -c))
-T2_FP2(fcvt_s_d, double, f64_from, canon_s_br, static_cast<float>(a))
+T2_FP2(fadd_s, float, uint64_t, uint64_t, unbox, canon_s_br, a + b)
+T2_FP2(fsub_s, float, uint64_t, uint64_t, unbox, canon_s_br, a - b)
+T2_FP2(fmul_s, float, uint64_t, uint64_t, unbox, canon_s_br, a * b)
+T2_FP2(fdiv_s, float, uint64_t, uint64_t, unbox, canon_s_br, a / b)
+T2_FP2(fsqrt_s, float, uint64_t, uint64_t, unbox, canon_s_br, __builtin_sqrtf(a))
+T2_FP2(fadd_d, double, double, double, same, canon_dd, a + b)
+T2_FP2(fsub_d, double, double, double, same, canon_dd, a - b)
+T2_FP2(fmul_d, double, double, double, same, canon_dd, a * b)
+T2_FP2(fdiv_d, double, double, double, same, canon_dd, a / b)
+T2_FP2(fsqrt_d, double, double, double, same, canon_dd, __builtin_sqrt(a))
+T2_FP3(fmadd_s, float, uint64_t, uint64_t, unbox, canon_s_br, std::fma(a, b, c))
+T2_FP3(fmsub_s, float, uint64_t, uint64_t, unbox, canon_s_br, std::fma(a, b, -c))
+T2_FP3(fnmsub_s, float, uint64_t, uint64_t, unbox, canon_s_br, std::fma(-a, b, c))
+T2_FP3(fnmadd_s, float, uint64_t, uint64_t, unbox, canon_s_br, std::fma(-a, b, -c))
+T2_FP3(fmadd_d, double, double, double, same, canon_dd, std::fma(a, b, c))
+T2_FP3(fmsub_d, double, double, double, same, canon_dd, std::fma(a, b, -c))
+T2_FP3(fnmsub_d, double, double, double, same, canon_dd, std::fma(-a, b, c))
+T2_FP3(fnmadd_d, double, double, double, same, canon_dd, std::fma(-a, b, -c))
+T2_FP2(fcvt_s_d, double, uint64_t, uint64_t, f64_from, canon_s_br, static_cast<float>(a))
 
 inline uint64_t fcvt_d_s(uint64_t x) { return canon_d_br(static_cast<double>(unbox(x))); }
 

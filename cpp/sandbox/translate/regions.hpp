@@ -1,0 +1,34 @@
+// How the translated code is cut into regions (emitter.cpp writes each as
+// one host function). Control moves between regions through the host and
+// costs the guest registers' loads and stores, so regions follow calls:
+// code that calls or jumps to other code is put with it while the region
+// stays small enough for the host compiler.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "../decoder.hpp"
+
+namespace mtd::sandbox::translate {
+
+// Instructions per region: big enough that most calls stay inside one,
+// small enough that the host compiler stays fast (its time grows faster
+// than a function's size).
+inline constexpr size_t kRegionInstructions = 400;
+
+struct Regions {
+    // Per region, the positions in `slots` it holds, ascending: its own,
+    // and copies of small functions it calls.
+    std::vector<std::vector<size_t>> members;
+    // Per position in `slots`, the region that owns it: where the host
+    // enters it from outside.
+    std::vector<uint32_t> of;
+};
+
+// slots: the emitted slots, ascending; recs: their records. A region is
+// never cut inside a block (where no count or check happens): only after an
+// instruction that ends one, or at a gap.
+Regions form_regions(const std::vector<uint64_t>& slots, const std::vector<detail::Decoded>& recs, uint64_t nslots);
+
+}  // namespace mtd::sandbox::translate
