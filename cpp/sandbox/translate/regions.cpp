@@ -13,7 +13,7 @@ namespace {
 constexpr size_t kUnitInstructions = kRegionInstructions / 2;
 // A function copied into a region that calls it is at most this long, and
 // a region takes at most this much of such copies.
-constexpr size_t kCopyUnit = 64;
+constexpr size_t kCopyUnit = 128;
 constexpr size_t kCopyInstructions = kRegionInstructions / 2;
 
 bool links(const detail::Decoded& d) { return d.rd != 0 && d.rd != detail::kSinkReg; }

@@ -15,7 +15,7 @@ namespace mtd::sandbox::translate {
 // Instructions per region: big enough that most calls stay inside one,
 // small enough that the host compiler stays fast (its time grows faster
 // than a function's size).
-inline constexpr size_t kRegionInstructions = 400;
+inline constexpr size_t kRegionInstructions = 800;
 
 struct Regions {
     // Per region, the positions in `slots` it holds, ascending: its own,
