@@ -22,7 +22,37 @@ from tiers import in_tier
 # the same shapes, and a translation the host compiler makes in seconds.
 SHAPES = test_budget.PROGRAM.replace(".rept 100000", ".rept 3000").replace(".rept 50000", ".rept 1500")
 
+# Calls through a pointer the request chooses: translated code looks the
+# target up among its labels and must leave every other address (0, odd,
+# data, unmapped, the top of the address space) to the host, which faults
+# exactly as the interpreter does. A null pointer once crashed the server.
+JUMPS = r"""
+#include <stdlib.h>
+#include <string.h>
+#include "mtd_guest.h"
+
+static char data[64] = "not code";
+static long answer(long x) { return x * 2 + 1; }
+
+int main(void) {
+    mtd_ready();
+    char path[64] = {0};
+    mtd_request_field(MTD_FIELD_PATH, path, sizeof path - 1);
+    unsigned long target = strtoul(path + 6, 0, 16);
+    if (strcmp(path, "/jump/answer") == 0) target = (unsigned long)answer;
+    if (strcmp(path, "/jump/answer+2") == 0) target = (unsigned long)answer + 2;
+    if (strcmp(path, "/jump/data") == 0) target = (unsigned long)data;
+    long r = ((long (*)(long))target)(20);
+    char body[32];
+    int n = 0;
+    for (unsigned long v = (unsigned long)r; n < 20; v /= 10) { body[n++] = (char)('0' + v % 10); if (!v) break; }
+    mtd_respond(200, "text/plain", 10, body, n);
+}
+"""
+
 CASES = {
+    "jumps": (JUMPS, ["/jump/answer", "/jump/0", "/jump/1", "/jump/answer+2", "/jump/data", "/jump/10000",
+                      "/jump/deadbeef000", "/jump/fffffffffffffffe", "/jump/answer"]),
     "shapes": (SHAPES, [f"/straight", "/straight-rvc", "/branches", "/enter/0", "/enter/127", "/enter/300",
                         "/pairs/0", "/pairs/1", "/fault/1000", "/fault/1129", "/fault/1255"]),
     "state": (test_request_isolation.STATE, ["/report", "/dirty/7", "/report", "/dirty/1048581", "/report"]),

@@ -485,19 +485,23 @@ std::string Writer::function() {
     // dispatch_hash), a probe or two where a switch was a binary search.
     unsigned bits = 1;
     while ((size_t{1} << bits) < 2 * here.size()) ++bits;
-    std::vector<uint64_t> table(size_t{1} << bits, 0);
+    constexpr uint64_t kFree = ~0ull;  // slot 0 is a slot like any other
+    std::vector<uint64_t> table(size_t{1} << bits, kFree);
     for (const auto& [slot, entry] : here) {
         uint64_t at = dispatch_hash(pc(slot), bits);
-        while (table[at]) at = (at + 1) & ((uint64_t{1} << bits) - 1);
+        while (table[at] != kFree) at = (at + 1) & ((uint64_t{1} << bits) - 1);
         table[at] = slot;
     }
     out += "dispatch: {\n  static const DispatchEntry table[] = {";
     for (uint64_t slot : table)
-        out += slot ? "{" + hex(pc(slot)) + ", &&L" + std::to_string(slot) + "}," : std::string("{0, nullptr},");
+        out += slot != kFree ? "{" + hex(pc(slot)) + ", &&L" + std::to_string(slot) + "},"
+                             : std::string("{0, nullptr},");
+    // An empty entry is one without a label, and it is tested first: a
+    // guest may jump to any address, 0 included.
     out += "};\n  for (uint64_t at = dispatch_hash(target, " + std::to_string(bits) + ");; at = (at + 1) & " +
            hex((uint64_t{1} << bits) - 1) + ") {\n";
-    out += "    if (table[at].pc == target) goto *table[at].label;\n";
-    out += "    if (!table[at].pc) break;\n  }\n  pc_out = target; goto exit_jump;\n}\n";
+    out += "    if (!table[at].label) break;\n";
+    out += "    if (table[at].pc == target) goto *table[at].label;\n  }\n  pc_out = target; goto exit_jump;\n}\n";
     out += "exit_entry: code = kExitEntry; goto out;\n";
     out += "exit_jump: code = kExitJump; goto out;\n";
     out += "exit_ecall: code = kExitEcall; goto out;\n";

@@ -44,9 +44,10 @@ T2_INLINE void mark_lines(const WriteSlot& t, uint64_t a, uint64_t len) {
     *t.lines |= (~0ull >> (63 - (last - first))) << first;
 }
 
-// A region's table of its labels, for jumps through a register: pc 0 is
-// empty (no code lives at guest address 0). The emitter lays the table
-// out with the same hash (emitter.cpp).
+// A region's table of its labels, for jumps through a register: an entry
+// without a label is empty, whatever its pc (a guest can jump to any
+// address, 0 included). The emitter lays the table out with the same hash
+// (emitter.cpp).
 struct DispatchEntry {
     uint64_t pc;
     void* label;
