@@ -50,7 +50,39 @@ int main(void) {
 }
 """
 
+# Two decodings of the same bytes: `loop` is a lui whose upper half is a
+# c.addi, and /overlap/1 also jumps into that half. In slot order the c.addi
+# sits between the lui and the instruction after it, so translated code
+# must run on from the lui by slot, never into the next one written; the
+# sd and ld runs after it take one check for four accesses.
+OVERLAP = r"""
+#include "mtd_guest.h"
+long overlap(long enter_mid);
+__asm__(".text\n.globl overlap\noverlap:\n"
+        "  addi sp, sp, -32\n  li a5, 7\n  li t0, 0\n  mv t1, a0\n  li a0, 0\n"
+        "  bnez t1, mid\n"
+        "loop:\n  .word 0x050505B7\n"           /* lui a1, 0x5050; upper half: c.addi a0, 1 */
+        "  addi t0, t0, 1\n"
+        "  sd a0, 0(sp)\n  sd a1, 8(sp)\n  sd t0, 16(sp)\n  sd a5, 24(sp)\n"
+        "  li t2, 5\n  blt t0, t2, loop\n"
+        "  ld a0, 0(sp)\n  ld a1, 8(sp)\n  ld t0, 16(sp)\n  ld a5, 24(sp)\n"
+        "  add a0, a0, a1\n  add a0, a0, t0\n  add a0, a0, a5\n  addi sp, sp, 32\n  ret\n"
+        "mid:\n  li a0, 100\n  li t1, 0\n  j loop + 2\n");
+
+int main(void) {
+    mtd_ready();
+    char path[32] = {0};
+    mtd_request_field(MTD_FIELD_PATH, path, sizeof path - 1);
+    unsigned long r = (unsigned long)overlap(path[9] == '1');
+    char body[24];
+    int n = 0;
+    do { body[n++] = (char)('0' + r % 10); r /= 10; } while (r && n < 24);
+    mtd_respond(200, "text/plain", 10, body, n);
+}
+"""
+
 CASES = {
+    "overlap": (OVERLAP, ["/overlap/0", "/overlap/1", "/overlap/0", "/overlap/1"]),
     "jumps": (JUMPS, ["/jump/answer", "/jump/0", "/jump/1", "/jump/answer+2", "/jump/data", "/jump/10000",
                       "/jump/deadbeef000", "/jump/fffffffffffffffe", "/jump/answer"]),
     "shapes": (SHAPES, [f"/straight", "/straight-rvc", "/branches", "/enter/0", "/enter/127", "/enter/300",

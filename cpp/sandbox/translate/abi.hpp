@@ -12,7 +12,7 @@ namespace mtd::sandbox::translate {
 
 // Changes whenever this header, runtime.hpp or the emitter's output changes
 // meaning: translations are cached under it.
-inline constexpr uint32_t kAbiVersion = 5;
+inline constexpr uint32_t kAbiVersion = 6;
 
 // How translated code returned; Ctx says where (pc) and the rest.
 enum Exit : int {

@@ -60,7 +60,9 @@ public:
     Writer(const Text& t, const std::vector<uint64_t>& slots, const std::map<uint64_t, Label>& labels,
            const std::vector<Decoded>& recs, uint32_t region, size_t first, size_t last)
         : t_(t), slots_(slots), labels_(labels), recs_(recs), region_(region), first_(first), last_(last),
-          local_(slots.begin() + static_cast<std::ptrdiff_t>(first), slots.begin() + static_cast<std::ptrdiff_t>(last)) {}
+          local_(slots.begin() + static_cast<std::ptrdiff_t>(first), slots.begin() + static_cast<std::ptrdiff_t>(last)) {
+        for (size_t k = first; k < last; ++k) at_[slots[k]] = k;
+    }
 
     std::string function();
     bool uses_fp() const { return uses_fp_; }
@@ -88,9 +90,17 @@ private:
         if (!detail::is_segment_head(d)) return d.cnt;
         return 1 + next_cnt(k);
     }
+    // The position of the instruction that slot k's falls through to, or
+    // npos if this region does not hold it.
+    size_t successor(size_t k) const {
+        const auto it = at_.find(slots_[k] + rec(k).len());
+        return it == at_.end() ? std::string::npos : it->second;
+    }
     uint32_t next_cnt(size_t k) const {
-        // A segment head's successor is emitted right after it.
-        return rec(k + 1).cnt;
+        // A segment head's successor is in its block, which regions.cpp
+        // never cuts: its absence is an emitter bug, and fails the compile.
+        const size_t next = successor(k);
+        return next == std::string::npos ? 0 : rec(next).cnt;
     }
     void line(const std::string& s) { body_ += s + "\n"; }
     void budget_check(uint64_t slot) {
@@ -132,6 +142,11 @@ private:
     bool uses_fp_ = false;
     bool x_written_[32] = {};
     const std::set<uint64_t> local_;  // the slots this region holds, its own and copies
+    // Position of each of those slots. The instruction after slot k is
+    // found here by slot (slots_[k] + its length), never as k + 1: two
+    // decodings of the same bytes (a jump into the middle of an
+    // instruction) interleave in slot order.
+    std::map<uint64_t, size_t> at_;
 };
 
 void Writer::instruction(size_t k) {
@@ -317,23 +332,37 @@ void Writer::sp_run(size_t k) {
     const Decoded& d = rec(k);
     const bool stores = d.op == detail::OP_SD;
     const unsigned lo = d.rm, hi = stores ? d.rd : d.rs2, n = d.rs3;
+    if (hi < lo) return;
     const std::string span = std::to_string((hi - lo) * 8 + 8);
-    const uint64_t after = slots_[k + n - 1] + rec(k + n - 1).len();
+    // The members, walked by slot as they run, each checked to be what the
+    // one check below covers: an sp-relative access of this kind inside
+    // [lo, hi] words, not a segment head (whose count is added when it
+    // runs), and for loads not moving sp before the last. Anything else:
+    // no fast path, each instruction on its own.
     std::string body;
+    size_t m_at = k;
     for (unsigned j = 0; j < n; ++j) {
-        const Decoded& m = rec(k + j);
+        if (j > 0 && (m_at = successor(m_at)) == std::string::npos) return;
+        const Decoded& m = rec(m_at);
+        if (m.op != d.op || m.rs1 != 2 || m.imm % 8 != 0 || m.imm < static_cast<int32_t>(lo) * 8 ||
+            m.imm > static_cast<int32_t>(hi) * 8 || (j > 0 && detail::is_segment_head(m)) ||
+            (!stores && m.rd == 2 && j + 1 < n))
+            return;
         const std::string at = "p + " + std::to_string(m.imm - static_cast<int32_t>(lo) * 8);
         body += stores ? " put64(" + at + ", " + xr(m.rs2) + ");" : " " + xw(m.rd) + " = get64(" + at + ");";
     }
+    const size_t after = successor(m_at);
+    if (after == std::string::npos) return;
     const std::string base = "const uint64_t lo = r2 + " + std::to_string(lo * 8) + "ull;";
+    const std::string next = std::to_string(slots_[after]);
     if (stores)
         line("  { " + base + " const WriteSlot& t = wslot(c, lo); if ((lo >> 12) == t.vpn && t.gen == c->gen && (lo & 4095) + " +
              span + " <= 4096) { uint8_t* p = reinterpret_cast<uint8_t*>(lo + t.off); mark_lines(t, lo, " + span + ");" +
-             body + " goto B" + std::to_string(after) + "; } }");
+             body + " goto B" + next + "; } }");
     else
         line("  { " + base + " const ReadSlot& t = rslot(c, lo); if ((lo >> 12) == t.vpn && (lo & 4095) + " + span +
-             " <= 4096) { const uint8_t* p = reinterpret_cast<const uint8_t*>(lo + t.off);" + body + " goto B" +
-             std::to_string(after) + "; } }");
+             " <= 4096) { const uint8_t* p = reinterpret_cast<const uint8_t*>(lo + t.off);" + body + " goto B" + next +
+             "; } }");
 }
 
 void Writer::fp_instruction(size_t k) {
@@ -446,7 +475,8 @@ std::string Writer::function() {
     for (size_t k = first_; k < last_; ++k) {
         const uint64_t slot = slots_[k];
         const Decoded& d = rec(k);
-        const bool falls_in = k > first_ && slots_[k - 1] + rec(k - 1).len() == slot && !detail::ends_block(rec(k - 1));
+        // Written just after the previous one, which runs on into it.
+        const bool falls_in = k > first_ && !detail::ends_block(rec(k - 1)) && successor(k - 1) == k;
         if (is_label(slot)) {
             // Entered by a jump: a block entry, checked and counted (BLOCK).
             // Reached by falling through, it is counted already.
@@ -461,6 +491,14 @@ std::string Writer::function() {
             line("  left -= " + std::to_string(1 + next_cnt(k)) + ";");
         }
         instruction(k);
+        if (!detail::ends_block(d)) {
+            // It runs on into its successor: the next one written, or a goto.
+            const size_t next = successor(k);
+            if (next == std::string::npos)  // regions.cpp never cuts a block
+                line("#error the instruction after " + hex(pc(slot)) + " is in another region");
+            else if (next != k + 1)
+                line("  goto B" + std::to_string(slots_[next]) + ";");
+        }
     }
     // The labels this region holds (slot, entry): the host enters it at
     // those it owns; its jumps through registers find any of them.

@@ -57,13 +57,19 @@ Regions form_regions(const std::vector<uint64_t>& slots, const std::vector<detai
         each_target(slots, recs, k, [&](uint64_t target, bool call) {
             if (call) called.insert(target);
         });
-    // Units: cut where a block has ended (or at a gap) and a function
-    // starts, or where a long one has run on.
+    // Units: cut where no instruction before runs on into one after, and a
+    // function starts, or at a gap, or where a long one has run on. Two
+    // decodings of the same bytes (a jump into the middle of an
+    // instruction) interleave in slot order, so an instruction's successor
+    // is not always the next slot: `reach` is the furthest successor of
+    // any instruction so far that does not end its block.
     std::vector<size_t> start{0};
+    uint64_t reach = 0;
     for (size_t k = 1; k < n; ++k) {
+        if (!detail::ends_block(recs[k - 1])) reach = std::max(reach, slots[k - 1] + recs[k - 1].len());
+        const bool free = reach < slots[k];
         const bool contiguous = slots[k - 1] + recs[k - 1].len() == slots[k];
-        const bool block_ended = !contiguous || detail::ends_block(recs[k - 1]);
-        if (block_ended && (!contiguous || called.count(slots[k]) || k - start.back() >= kUnitInstructions))
+        if (free && (!contiguous || called.count(slots[k]) || k - start.back() >= kUnitInstructions))
             start.push_back(k);
     }
     const uint32_t units = static_cast<uint32_t>(start.size());

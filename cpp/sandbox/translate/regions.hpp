@@ -27,8 +27,8 @@ struct Regions {
 };
 
 // slots: the emitted slots, ascending; recs: their records. A region is
-// never cut inside a block (where no count or check happens): only after an
-// instruction that ends one, or at a gap.
+// never cut inside a block (where no count or check happens): never between
+// an instruction that does not end its block and the one it runs on into.
 Regions form_regions(const std::vector<uint64_t>& slots, const std::vector<detail::Decoded>& recs, uint64_t nslots);
 
 }  // namespace mtd::sandbox::translate
