@@ -208,14 +208,19 @@ class Builder:
         """Builds (or finds in the cache) the tenant's ELF. Every failure,
         whatever its cause, is a BuildError naming the tenant."""
         try:
-            return self._build(spec)
-        except BuildError:
+            try:
+                return self._build(spec)
+            except BuildError:
+                raise
+            except SandboxUnavailable as e:
+                raise BuildError(spec.name, spec.source.name, None, str(e)) from None
+            except Exception as e:  # a bug or a full disk must not escape a build thread
+                raise BuildError(spec.name, spec.source.name, None,
+                                 f"build failed: {type(e).__name__}: {e}") from e
+        except BuildError as e:
+            if e.log is None:  # failed before any tool ran (a syntax error): the message is the log
+                e.log = self._write_failed_log(spec.name, f"{e}\n")
             raise
-        except SandboxUnavailable as e:
-            raise BuildError(spec.name, spec.source.name, None, str(e)) from None
-        except Exception as e:  # a bug or a full disk must not escape a build thread
-            raise BuildError(spec.name, spec.source.name, None,
-                             f"build failed: {type(e).__name__}: {e}") from e
 
     def _build(self, spec: TenantSpec) -> BuildResult:
         started = time.monotonic()
@@ -403,6 +408,15 @@ class Builder:
             shutil.copyfile(log, kept)
         shutil.rmtree(work, ignore_errors=True)
         return kept if kept.is_file() else None
+
+    def _write_failed_log(self, tenant: str, text: str) -> Path | None:
+        kept = self.failed_log(tenant)
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            kept.write_text(text)
+        except OSError:
+            return None
+        return kept
 
     def failed_log(self, tenant: str) -> Path:
         return self.cache_dir / "failed" / f"{tenant}.log"

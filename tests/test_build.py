@@ -54,6 +54,9 @@ def test_python_syntax_error_names_file_and_line(builder, tmp_path):
     with pytest.raises(BuildError) as info:
         builder.build(spec)
     assert str(info.value).startswith("broken: app.py:2: syntax error")
+    # The README's promise: every failed build leaves its log, this one too.
+    assert info.value.log == builder.failed_log("broken")
+    assert "app.py:2: syntax error" in info.value.log.read_text()
 
 
 def test_pythran_type_error_is_one_readable_line(builder, tmp_path):
