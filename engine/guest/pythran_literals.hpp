@@ -69,7 +69,8 @@ namespace builtins
 {
   // id() of a str is its buffer's address. Each evaluation of a literal
   // used to have a buffer of its own, so id() gives a literal's str one
-  // before answering (defined in pythran_shim.cpp, where str is complete).
+  // before answering (defined in pythran_literal_id.hpp, included where str
+  // is complete).
   long id(types::str const &t);
 } // namespace builtins
 PYTHONIC_NS_END

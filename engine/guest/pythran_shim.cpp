@@ -36,18 +36,7 @@
 
 #include "mtd_guest.h"
 
-// Declared in pythran_literals.hpp: a literal's str gets a buffer of its own
-// (copying it does that) before its address is taken.
-PYTHONIC_NS_BEGIN
-namespace builtins
-{
-  long id(types::str const &t)
-  {
-    types::str own(t);
-    return t.id();
-  }
-} // namespace builtins
-PYTHONIC_NS_END
+#include "pythran_literal_id.hpp"
 
 namespace {
 

@@ -93,18 +93,9 @@ NATIVE_MAIN = """\
 // strings.py's generated C++ run natively: what the guest shim does, minus mtd.
 #include "pythran_literals.hpp"
 #include "app.cpp"
+#include "pythran_literal_id.hpp"
 #include <cstdio>
 #include <tuple>
-PYTHONIC_NS_BEGIN
-namespace builtins
-{
-  long id(types::str const &t)
-  {
-    types::str own(t);
-    return t.id();
-  }
-} // namespace builtins
-PYTHONIC_NS_END
 int main() {
   auto result = __pythran_app::on_client_request()();
   auto const &body = std::get<1>(result).chars();
