@@ -54,14 +54,14 @@ struct Label {
     uint32_t region;
 };
 
-// Writes one region: the emitted slots [first, last) as one function.
+// Writes one region, the slots it holds (its own and copies, ascending),
+// as one function.
 class Writer {
 public:
     Writer(const Text& t, const std::vector<uint64_t>& slots, const std::map<uint64_t, Label>& labels,
-           const std::vector<Decoded>& recs, uint32_t region, size_t first, size_t last)
-        : t_(t), slots_(slots), labels_(labels), recs_(recs), region_(region), first_(first), last_(last),
-          local_(slots.begin() + static_cast<std::ptrdiff_t>(first), slots.begin() + static_cast<std::ptrdiff_t>(last)) {
-        for (size_t k = first; k < last; ++k) at_[slots[k]] = k;
+           const std::vector<Decoded>& recs, uint32_t region)
+        : t_(t), slots_(slots), labels_(labels), recs_(recs), region_(region) {
+        for (size_t k = 0; k < slots.size(); ++k) at_[slots[k]] = k;
     }
 
     std::string function();
@@ -90,6 +90,7 @@ private:
         if (!detail::is_segment_head(d)) return d.cnt;
         return 1 + next_cnt(k);
     }
+    bool holds(uint64_t slot) const { return at_.count(slot) != 0; }
     // The position of the instruction that slot k's falls through to, or
     // npos if this region does not hold it.
     size_t successor(size_t k) const {
@@ -124,7 +125,7 @@ private:
     std::string jump(uint64_t target) const {
         const uint64_t off = target - t_.base;
         const Label* l = off < t_.nslots * 2 && !(off & 1) ? label(off / 2) : nullptr;
-        if (l && local_.count(off / 2)) return "goto L" + std::to_string(off / 2) + ";";
+        if (l && holds(off / 2)) return "goto L" + std::to_string(off / 2) + ";";
         if (l) return "{ c->next_entry = " + std::to_string(l->entry) + "u; goto exit_entry; }";
         return "{ pc_out = " + hex(target) + "; goto exit_jump; }";
     }
@@ -137,12 +138,10 @@ private:
     const std::map<uint64_t, Label>& labels_;
     const std::vector<Decoded>& recs_;
     const uint32_t region_;
-    const size_t first_, last_;
     std::string body_;
     bool uses_fp_ = false;
     bool x_written_[32] = {};
-    const std::set<uint64_t> local_;  // the slots this region holds, its own and copies
-    // Position of each of those slots. The instruction after slot k is
+    // Position of each slot this region holds. The instruction after slot k is
     // found here by slot (slots_[k] + its length), never as k + 1: two
     // decodings of the same bytes (a jump into the middle of an
     // instruction) interleave in slot order.
@@ -472,11 +471,11 @@ void Writer::fp_instruction(size_t k) {
 }
 
 std::string Writer::function() {
-    for (size_t k = first_; k < last_; ++k) {
+    for (size_t k = 0; k < slots_.size(); ++k) {
         const uint64_t slot = slots_[k];
         const Decoded& d = rec(k);
         // Written just after the previous one, which runs on into it.
-        const bool falls_in = k > first_ && !detail::ends_block(rec(k - 1)) && successor(k - 1) == k;
+        const bool falls_in = k > 0 && !detail::ends_block(rec(k - 1)) && successor(k - 1) == k;
         if (is_label(slot)) {
             // Entered by a jump: a block entry, checked and counted (BLOCK).
             // Reached by falling through, it is counted already.
@@ -505,7 +504,7 @@ std::string Writer::function() {
     std::vector<std::pair<uint64_t, uint32_t>> owned, here;
     for (const auto& [slot, l] : labels_) {
         if (l.region == region_) owned.emplace_back(slot, l.entry);
-        if (local_.count(slot)) here.emplace_back(slot, l.entry);
+        if (holds(slot)) here.emplace_back(slot, l.entry);
     }
     std::string out;
     out += "static int region" + std::to_string(region_) + "(Ctx* c, uint32_t entry) {\n";
@@ -587,23 +586,10 @@ Emitted emit_translation(const Text& t, const std::vector<uint64_t>& entry_slots
     // Every block entry in what is emitted gets a label too: the fall-through
     // of a branch and every static target (an entry the interpreter would
     // check and count), so control stays in translated code.
-    for (size_t k = 0; k < slots.size(); ++k) {
-        const Decoded& d = recs[k];
-        const uint64_t next = slots[k] + d.len();
-        auto add = [&](uint64_t target_slot) {
+    for (size_t k = 0; k < slots.size(); ++k)
+        each_target(slots, recs, k, [&](uint64_t target_slot, bool) {
             if (emitted.count(target_slot) && target_slot < t.nslots) entry_set.insert(target_slot);
-        };
-        switch (d.op) {
-            case detail::OP_BEQ: case detail::OP_BNE: case detail::OP_BLT: case detail::OP_BGE:
-            case detail::OP_BLTU: case detail::OP_BGEU:
-                add(next);
-                [[fallthrough]];
-            case detail::OP_JAL:
-                if ((d.imm & 1) == 0) add(slots[k] + static_cast<uint64_t>(static_cast<int64_t>(d.imm) >> 1));
-                break;
-            default: break;
-        }
-    }
+        });
     Emitted out;
     if (entry_set.empty()) return out;
     const Regions regions = form_regions(slots, recs, t.nslots);
@@ -625,7 +611,7 @@ Emitted emit_translation(const Text& t, const std::vector<uint64_t>& entry_slots
             region_slots.push_back(slots[k]);
             region_recs.push_back(recs[k]);
         }
-        Writer w(t, region_slots, labels, region_recs, r, 0, region_slots.size());
+        Writer w(t, region_slots, labels, region_recs, r);
         body += w.function();
         uses_fp |= w.uses_fp();
     }

@@ -16,25 +16,6 @@ constexpr size_t kUnitInstructions = kRegionInstructions / 2;
 constexpr size_t kCopyUnit = 128;
 constexpr size_t kCopyInstructions = kRegionInstructions / 2;
 
-bool links(const detail::Decoded& d) { return d.rd != 0 && d.rd != detail::kSinkReg; }
-
-// The static targets of the instruction at position k: a branch's two, a
-// jal's one. Slots, unchecked.
-template <class F>
-void each_target(const std::vector<uint64_t>& slots, const std::vector<detail::Decoded>& recs, size_t k, F&& f) {
-    const detail::Decoded& d = recs[k];
-    switch (d.op) {
-        case detail::OP_BEQ: case detail::OP_BNE: case detail::OP_BLT: case detail::OP_BGE:
-        case detail::OP_BLTU: case detail::OP_BGEU:
-            f(slots[k] + d.len(), false);
-            [[fallthrough]];
-        case detail::OP_JAL:
-            if ((d.imm & 1) == 0) f(slots[k] + static_cast<uint64_t>(static_cast<int64_t>(d.imm) >> 1), d.op == detail::OP_JAL && links(d));
-            break;
-        default: break;
-    }
-}
-
 struct UnionFind {
     std::vector<uint32_t> parent;
     std::vector<size_t> size;

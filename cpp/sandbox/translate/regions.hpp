@@ -17,6 +17,26 @@ namespace mtd::sandbox::translate {
 // than a function's size).
 inline constexpr size_t kRegionInstructions = 800;
 
+// Calls `f(target_slot, is_call)` for each static target of the
+// instruction at position k: a branch's two (its fall-through, then where
+// it jumps), a jal's one (a call if it links). Slots, unchecked.
+template <class F>
+void each_target(const std::vector<uint64_t>& slots, const std::vector<detail::Decoded>& recs, size_t k, F&& f) {
+    const detail::Decoded& d = recs[k];
+    switch (d.op) {
+        case detail::OP_BEQ: case detail::OP_BNE: case detail::OP_BLT: case detail::OP_BGE:
+        case detail::OP_BLTU: case detail::OP_BGEU:
+            f(slots[k] + d.len(), false);
+            [[fallthrough]];
+        case detail::OP_JAL:
+            if ((d.imm & 1) == 0)
+                f(slots[k] + static_cast<uint64_t>(static_cast<int64_t>(d.imm) >> 1),
+                  d.op == detail::OP_JAL && d.rd != 0 && d.rd != detail::kSinkReg);
+            break;
+        default: break;
+    }
+}
+
 struct Regions {
     // Per region, the positions in `slots` it holds, ascending: its own,
     // and copies of small functions it calls.
