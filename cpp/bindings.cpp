@@ -185,7 +185,7 @@ struct Keys {
              *pages_copied_per_request = intern("pages_copied_per_request"),
              *peak_memory_bytes = intern("peak_memory_bytes"), *bytes_in = intern("bytes_in"),
              *bytes_out = intern("bytes_out"), *translated_instructions = intern("translated_instructions"),
-             *instructions_total = intern("instructions_total");
+             *instructions_total = intern("instructions_total"), *tier = intern("tier");
     PyObject* outcome[stats::kOutcomeCount];
     Keys() {
         for (size_t i = 0; i < stats::kOutcomeCount; ++i)
@@ -269,6 +269,11 @@ py::list stats_list(const server::Server& s, const std::optional<std::vector<std
         py::dict d;
         PyObject* p = d.ptr();
         set(p, k.name, lenient_str(name).release().ptr());
+        if (snap.tier == stats::Tier::None) {
+            if (PyDict_SetItem(p, k.tier, Py_None) != 0) throw py::error_already_set();
+        } else {
+            set(p, k.tier, PyUnicode_FromString(stats::tier_name(snap.tier)));
+        }
         set_u64(p, k.requests, snap.requests);
         set_u64(p, k.status_2xx, snap.status[0]);
         set_u64(p, k.status_3xx, snap.status[1]);
@@ -467,6 +472,14 @@ PYBIND11_MODULE(_core, m) {
              "bytes_out}.")
         .def("set_ready", &server::Server::set_ready, py::arg("ready"), py::arg("detail"),
              "What the admin listener's /readyz answers: 200 'ready: <detail>' or 503 'not ready: <detail>'.")
+        .def(
+            "set_tier",
+            [](server::Server& s, const std::string& name, const std::string& tier) {
+                auto t = stats::tier_from_name(tier);
+                if (!t) throw py::value_error("unknown tier: " + tier);
+                s.set_tier(name, *t);
+            },
+            py::arg("name"), py::arg("tier"), "The tier /stats and /metrics report for tenant `name`.")
         .def("readiness", &server::Server::readiness, "(ready, detail) as /readyz reports them.")
         .def("drain_logs", &drain_logs, py::arg("max") = 1000, "Up to `max` (tenant, text) pairs, oldest first.")
         .def_property_readonly("dropped_logs", [](server::Server& s) { return s.logs().dropped(); });

@@ -33,3 +33,7 @@ class EngineConfig:
     # Translate each tenant version to host code in the background (the
     # second execution tier); it serves on the interpreter until then.
     translate: bool = True
+    # A new version serves from a quick build (build.QUICK_FLAGS), sooner,
+    # while its optimised build is made in the background and swapped in
+    # (engine/tiers.py); False builds each version once, optimised.
+    quick_builds: bool = True

@@ -13,11 +13,11 @@ from pathlib import Path
 
 from .. import _core
 from . import build_sandbox
-from .build import BuildError, Builder
+from .build import BuildError, Builder, BuildResult
 from .config import EngineConfig
 from .logs import LogAssembler, LogRecord
 from .tenants import TenantConfigError, TenantSpec, discover_tenants, load_tenant
-from .translate import Translator
+from .tiers import TierWorker
 from .vanilla import VANILLA_PAGE
 
 
@@ -42,8 +42,8 @@ class TenantStatus:
     error: str | None = None
     log_path: Path | None = None
     save_to_serving_s: float | None = None  # last hot reload: change seen -> new version live
-    # The serving version's execution tier: interpreted, translating,
-    # translated, or failed (its translation; the interpreter serves).
+    # The serving version's execution tier (engine/tiers.py): optimising,
+    # interpreted, translating, translated or failed. Set by Engine.set_tier.
     tier: str = "interpreted"
 
 
@@ -68,8 +68,11 @@ class Engine:
         self._log_dropped: dict[str, int] = {}  # tenant -> bytes its log rate limit refused
         self._queue_dropped = 0  # log entries the full queue lost
         self._lock = threading.Lock()  # guards tenants and logs across build threads
+        # tenant -> lock held while a version of it is published, so that a
+        # background swap (swap_build) and a reload never cross.
+        self._publishing: dict[str, threading.Lock] = {}
         self._started = False
-        self.translator = Translator(self) if config.translate else None
+        self.tiers = TierWorker(self, config.translate)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -96,8 +99,7 @@ class Engine:
         return statuses
 
     def stop(self) -> None:
-        if self.translator:
-            self.translator.stop()  # versions waiting are dropped
+        self.tiers.stop()  # versions waiting are dropped
         if self._started:
             self.server.set_ready(False, "stopping")
             self.server.stop()
@@ -145,12 +147,11 @@ class Engine:
         self.note(spec.name, "build started", event="build_started", language=spec.language,
                   hosts=spec.hosts, default=spec.default)
         try:
-            result = self.builder.build(spec)
-            limits = _core.Limits()
-            for key, value in spec.limits.items():
-                setattr(limits, key, value)
-            loaded = self.server.load_tenant(spec.name, result.elf.read_bytes(), spec.hosts,
-                                             limits, spec.default)
+            result = self.builder.build(spec, quick=self.config.quick_builds)
+            with self._publish_lock(spec.name):
+                loaded = self._load_elf(spec, result)
+                status.version += 1
+                self._set_tier_locked(status, "interpreted" if result.optimised else "optimising")
         except BuildError as e:
             self._fail(status, str(e), e.log, time.monotonic() - started)
             raise LoadFailed(str(e)) from e
@@ -166,22 +167,65 @@ class Engine:
             raise LoadFailed(message) from e
         finally:
             self._drain_guest_logs()  # on_init's prints come before the "loaded" line
-        status.version += 1
         status.state, status.error, status.log_path = "serving", None, None
         status.loaded_at = time.time()
         status.build_seconds, status.cached = result.seconds, result.cached
         how = "cached build" if result.cached else f"built in {result.seconds:.1f} s"
+        if not result.optimised:
+            how = "quick " + how
         if not result.cached and build_sandbox.unsafe():
             how += " WITHOUT the build sandbox"
         self.note(spec.name, f"loaded version {status.version} ({how}, "
                                f"on_init {loaded['init_instructions']:,} instructions)",
                   event="build_done", version=status.version, cached=result.cached,
-                  build_s=round(result.seconds, 3), init_instructions=loaded["init_instructions"])
+                  optimised=result.optimised, build_s=round(result.seconds, 3),
+                  init_instructions=loaded["init_instructions"])
         self._update_readiness()
-        status.tier = "interpreted"  # this version's, until its translation is in
-        if self.translator:
-            self.translator.submit(spec.name, status.version)
+        if not result.optimised or self.config.translate:
+            self.tiers.submit(spec, status.version, result)
         return status
+
+    def swap_build(self, spec: TenantSpec, version: int, result: BuildResult) -> bool:
+        """Publishes `result`, the optimised build of version `version`, in
+        place of its quick build. False (nothing changes) if that version is
+        no longer the one serving. Raises what load_tenant raises."""
+        status = self.tenants.get(spec.name)
+        with self._publish_lock(spec.name):
+            if status is None or status.version != version:
+                return False
+            loaded = self._load_elf(spec, result)
+            self._set_tier_locked(status, "interpreted")
+        how = "cached" if result.cached else f"built in {result.seconds:.1f} s"
+        self.note(spec.name, f"version {version} optimised ({how}, on_init "
+                             f"{loaded['init_instructions']:,} instructions)",
+                  event="optimised", tier=status.tier, version=version, cached=result.cached,
+                  seconds=round(result.seconds, 3))
+        return True
+
+    def set_tier(self, name: str, version: int, tier: str) -> bool:
+        """Moves version `version` of tenant `name` to `tier`; False (and
+        nothing changes) if another version serves by now."""
+        status = self.tenants.get(name)
+        with self._publish_lock(name):
+            if status is None or status.version != version:
+                return False
+            self._set_tier_locked(status, tier)
+            return True
+
+    def _set_tier_locked(self, status: TenantStatus, tier: str) -> None:
+        status.tier = tier
+        self.server.set_tier(status.name, tier)
+
+    def _load_elf(self, spec: TenantSpec, result: BuildResult) -> dict:
+        limits = _core.Limits()
+        for key, value in spec.limits.items():
+            setattr(limits, key, value)
+        return self.server.load_tenant(spec.name, result.elf.read_bytes(), spec.hosts, limits,
+                                       spec.default)
+
+    def _publish_lock(self, name: str) -> threading.Lock:
+        with self._lock:
+            return self._publishing.setdefault(name, threading.Lock())
 
     def reload(self, name: str) -> TenantStatus:
         """Re-reads the tenant's folder and loads it again."""

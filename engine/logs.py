@@ -25,10 +25,11 @@ EVENTS: dict[str, tuple[str, ...]] = {
     "tenant_added": ("hosts", "default"),
     "tenant_removed": (),
     "build_started": ("language", "hosts", "default"),
-    "build_done": ("version", "cached", "build_s", "init_instructions"),
+    "build_done": ("version", "cached", "optimised", "build_s", "init_instructions"),
     "build_failed": ("error", "log", "still_serving", "seconds"),
     "reload_requested": (),
     "reload": ("seconds", "version"),  # a watched change served: seconds from seen to serving
+    "optimised": ("tier", "version", "cached", "seconds"),  # a quick build's optimised one: in, or not
     "translation": ("tier", "version", "seconds"),  # a version's translated code: in, or not
     "smoke": ("status", "ms", "bytes"),
     "load_test": ("target", "path", "duration_s", "connections", "rate", "requests", "seconds",

@@ -14,11 +14,9 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import queue
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,60 +109,3 @@ def compile_translation(source: str, cache_dir: Path) -> Compiled:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return Compiled(target, False, time.monotonic() - started)
-
-
-class Translator:
-    """Translates each tenant version, in the background, one at a time.
-
-    A new version serves on the interpreter at once; its translation is
-    compiled here and attached to that very Program, so requests switch to
-    it between one request and the next. A version that is replaced before
-    its turn is skipped. A failure leaves the interpreter serving and is
-    said in the tenant's log."""
-
-    def __init__(self, engine):
-        self.engine = engine
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        # A daemon: quitting never waits for a compile (the sandbox dies
-        # with this process).
-        threading.Thread(target=self._run, name="mtd-translate", daemon=True).start()
-
-    def submit(self, name: str, version: int) -> None:
-        self._jobs.put((name, version))
-
-    def stop(self) -> None:
-        self._jobs.put(None)
-
-    def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            self._translate(*job)
-
-    def _translate(self, name: str, version: int) -> None:
-        engine = self.engine
-        status = engine.tenants.get(name)
-        program = engine.server.program(name)
-        if status is None or status.version != version or program is None:
-            return  # replaced or removed meanwhile
-        status.tier = "translating"
-        started = time.monotonic()
-        try:
-            source = program.translation_source()
-            if not source["source"]:
-                status.tier = "interpreted"
-                engine.note(name, "nothing to translate: it stays interpreted", event="translation",
-                            tier=status.tier, version=version)
-                return
-            compiled = compile_translation(source["source"], engine.config.cache_dir)
-            program.attach_translation(str(compiled.path))
-        except Exception as e:  # the interpreter goes on serving
-            status.tier = "failed"
-            engine.note(name, f"error: translation failed, it stays interpreted: {type(e).__name__}: {e}",
-                        event="translation", tier=status.tier, version=version,
-                        seconds=round(time.monotonic() - started, 3))
-            return
-        status.tier = "translated"
-        how = "cached" if compiled.cached else f"compiled in {compiled.seconds:.1f} s"
-        engine.note(name, f"version {version} translated: {source['instructions']:,} instructions "
-                          f"from {source['entries']:,} entries ({how})",
-                    event="translation", tier=status.tier, version=version,
-                    seconds=round(time.monotonic() - started, 3))

@@ -79,10 +79,11 @@ def qemu() -> str:
 
 
 def make_engine(tenants_dir: Path, cache_dir: Path, **overrides) -> Engine:
-    # No background translation unless a test asks (test_tiers.py does): a
-    # compile per tenant would only slow the suite down.
+    # No background translation and no quick builds unless a test asks
+    # (test_tiers.py, test_quick_builds.py do): a second compile per tenant
+    # would only slow the suite down, and each version serves one build.
     config = EngineConfig(port=0, threads=2, tenants_dir=tenants_dir, cache_dir=cache_dir,
-                          admin_port=0, translate=False)
+                          admin_port=0, translate=False, quick_builds=False)
     for key, value in overrides.items():
         setattr(config, key, value)
     return Engine(config)

@@ -109,3 +109,23 @@ def test_unmatched_hosts_are_listed_as_no_tenant_and_latency_keys_say_their_unit
     assert set(hello["latency"]) == {"count", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
                                      "mean_us"}
     assert set(hello["sandbox_latency"]) == set(hello["latency"])
+
+
+def test_stats_and_metrics_say_each_tenants_tier(engine):
+    """The engine's tier reaches /stats and /metrics (one 1 among the
+    tiers); the unrouted entry has none."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{engine.admin_port}") as admin:
+        stats = {t["name"]: t for t in admin.get("/stats").json()}
+        metrics = admin.get("/metrics").text.splitlines()
+    assert stats["(no tenant)"]["tier"] is None
+    for name, status in engine.tenants.items():
+        if not status.version:
+            continue
+        assert stats[name]["tier"] == status.tier == "interpreted"  # no translation in this engine
+        tiers = {re.search(r'tier="([a-z]+)"', l).group(1): l.split()[-1]
+                 for l in metrics if l.startswith(f'mtd_tenant_tier{{tenant="{name}",')}
+        assert tiers == {"optimising": "0", "interpreted": "1", "translating": "0",
+                         "translated": "0", "failed": "0"}
+    assert not any('tenant="(no tenant)"' in l for l in metrics if l.startswith("mtd_tenant_tier"))
+    with pytest.raises(ValueError):
+        engine.server.set_tier("hello", "warp speed")

@@ -42,6 +42,27 @@ def test_changed_source_rebuilds(builder, tmp_path):
     assert first.elf != second.elf
 
 
+def test_a_quick_build_is_used_only_until_the_optimised_one_exists(builder, tmp_path):
+    tenant = tmp_path / "q"
+    tenant.mkdir()
+    (tenant / "app.py").write_text("def on_client_request():\n    return 'text/plain', 'q'\n")
+    spec = load_tenant(tenant)
+    quick = builder.build(spec, quick=True)
+    assert (quick.optimised, quick.cached) == (False, False)
+    again = builder.build(spec, quick=True)
+    assert (again.optimised, again.cached, again.elf) == (False, True, quick.elf)
+    # The optimised build of the very source the quick one compiled, even
+    # if the file has changed since.
+    (tenant / "app.py").write_text("def on_client_request():\n    return 'text/plain', 'changed'\n")
+    optimised = builder.build(spec, source=quick.source)
+    assert (optimised.optimised, optimised.cached) == (True, False)
+    assert optimised.elf != quick.elf and b"'q'" in optimised.source
+    assert "-O2" in (optimised.elf.parent / "build.log").read_text()
+    assert "-O1" in (quick.elf.parent / "build.log").read_text()
+    best = builder.build(spec, quick=True, source=quick.source)
+    assert (best.optimised, best.cached, best.elf) == (True, True, optimised.elf)
+
+
 def write_tenant(root, name, filename, source):
     folder = root / name
     folder.mkdir()

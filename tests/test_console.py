@@ -99,6 +99,8 @@ def test_json_lines_follow_the_documented_schema(cache_dir, bundled_elves, tmp_p
         with httpx.Client(base_url=f"http://127.0.0.1:{serving['port']}") as c:
             assert c.get("/").content == SEED_PAGE
         stats = until_event("stats")
+        tiers = {t["name"]: t["tier"] for t in stats["tenants"]}
+        assert tiers["hello"] in {"optimising", "interpreted", "translating", "translated"}, tiers
         (root / "hello" / "app.py").write_text((TENANTS / "hello" / "app.py").read_text() + "\n")
         until_event("reload", tenant="hello")
         proc.send_signal(signal.SIGTERM)

@@ -140,7 +140,7 @@ def test_unexpected_reload_error_is_reported_and_the_tenant_still_reloads(watche
     root, engine, client = watched
     real_build = engine.builder.build
 
-    def explode(spec):
+    def explode(spec, **options):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(engine.builder, "build", explode)
@@ -160,10 +160,10 @@ def test_an_exception_in_a_build_becomes_that_tenants_error(watched, monkeypatch
     root, engine, client = watched
     real_build = engine.builder.build
 
-    def broken_build(spec):
+    def broken_build(spec, **options):
         if spec.name == "a":
             raise OSError("the build tool broke")
-        return real_build(spec)
+        return real_build(spec, **options)
 
     monkeypatch.setattr(engine.builder, "build", broken_build)
     (root / "a" / "app.py").write_text(tenant_source("a2"))

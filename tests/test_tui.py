@@ -581,6 +581,7 @@ def test_tier_column_says_which_tier_serves_and_how_much_ran_translated():
     assert tier_text(None, {}).plain == "-"
     assert tier_text(status("translated", version=""), {}).plain == "-"
     assert tier_text(status("interpreted"), {}).plain == "interpreted"
+    assert tier_text(status("optimising"), {}).plain == "optimising"
     assert tier_text(status("failed"), {}).plain == "failed"
     assert tier_text(status("translated"), {}).plain == "translated"
     cost = {"instructions_total": 400, "translated_instructions": 300}

@@ -79,7 +79,7 @@ def stats_rows(rows: list[dict], stats: list[dict]) -> list[dict]:
     for row in rows:
         entry = by_name[row["name"]]
         cost, latency = entry["cost"], entry["latency"]
-        out.append({**row, "errors_by_kind": entry["errors"],
+        out.append({**row, "tier": entry["tier"], "errors_by_kind": entry["errors"],
                     "p50_us": latency["p50_us"], "p99_us": latency["p99_us"],
                     "instructions_p50": cost["instructions"]["p50"],
                     "instructions_p99": cost["instructions"]["p99"],

@@ -53,6 +53,9 @@ def console_parser() -> argparse.ArgumentParser:
                              "-1 turns it off (default: %(default)s)")
     parser.add_argument("--no-translate", action="store_true",
                         help="serve every tenant on the interpreter: no translation to host code")
+    parser.add_argument("--no-quick-build", action="store_true",
+                        help="build each tenant version once, optimised, before it serves "
+                             "(slower reloads, half the build work)")
     parser.add_argument("--no-watch", action="store_true",
                         help="do not rebuild tenants when their files change")
     parser.add_argument("--no-tui", action="store_true", help="run headless: one stats line per second")
@@ -75,7 +78,8 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
                           tenants_dir=args.tenants, vanilla=not args.no_vanilla,
                           request_timeout=args.request_timeout, max_parked=args.max_parked,
                           max_parked_per_tenant=args.max_parked_per_tenant,
-                          translate=not getattr(args, "no_translate", False))
+                          translate=not getattr(args, "no_translate", False),
+                          quick_builds=not getattr(args, "no_quick_build", False))
     if args.cache_dir is not None:
         config.cache_dir = args.cache_dir
     admin_port = getattr(args, "admin_port", -1)  # bench has no admin listener

@@ -134,6 +134,10 @@ stats::NamedSnapshots Server::stats(const std::vector<std::string>* names) const
     return out;
 }
 
+void Server::set_tier(const std::string& name, stats::Tier tier) {
+    registry_.state_for(name).stats->set_tier(tier);
+}
+
 void Server::set_ready(bool ready, std::string detail) {
     std::lock_guard lock(ready_mu_);
     ready_ = ready;

@@ -61,6 +61,9 @@ public:
     // kNoTenant selects the unrouted entry).
     stats::NamedSnapshots stats(const std::vector<std::string>* names = nullptr) const;
 
+    // The execution tier /stats and /metrics report for tenant `name`.
+    void set_tier(const std::string& name, stats::Tier tier);
+
     // Readiness for the admin listener's /readyz: whoever loads the tenants
     // (the Python engine) says when they are built and served, with a line
     // of detail. Any thread.

@@ -114,6 +114,13 @@ std::string format_json(const NamedSnapshots& tenants) {
         key(out, "name");
         append_string(out, name);
         out += ',';
+        key(out, "tier");
+        if (s.tier == Tier::None) {
+            out += "null,";
+        } else {
+            append_string(out, tier_name(s.tier));
+            out += ',';
+        }
         field(out, "requests", s.requests);
         field(out, "status_2xx", s.status[0]);
         field(out, "status_3xx", s.status[1]);

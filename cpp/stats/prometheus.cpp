@@ -139,6 +139,16 @@ std::string format_prometheus(const NamedSnapshots& tenants, const ServerTotals&
     for (const auto& [tenant, s] : tenants)
         sample(out, "mtd_translated_instructions_total", tenant, {}, s.cost.translated_instructions);
 
+    header(out, "mtd_tenant_tier", "gauge",
+           "1 for the tier the tenant's serving version is in (optimising, interpreted, translating, "
+           "translated, failed), 0 for the others.");
+    for (const auto& [tenant, s] : tenants) {
+        if (s.tier == Tier::None) continue;
+        for (Tier t : kTiers)
+            sample(out, "mtd_tenant_tier", tenant, std::string("tier=\"") + tier_name(t) + "\"",
+                   uint64_t(s.tier == t));
+    }
+
     header(out, "mtd_pages_copied_total", "counter", "Guest pages (4 KiB) copied on write by requests.");
     for (const auto& [tenant, s] : tenants) sample(out, "mtd_pages_copied_total", tenant, {}, s.cost.copied_bytes / kPageBytes);
 

@@ -28,6 +28,7 @@ Snapshot TenantStats::snapshot() const {
         s.cost.peak_memory = std::max(s.cost.peak_memory, slot.peak_memory.get());
     }
     s.in_flight = in_flight > 0 ? uint64_t(in_flight) : 0;
+    s.tier = tier_.load(std::memory_order_relaxed);
 
     std::lock_guard lock(cache_mu_);
     // Counts only grow, so an unchanged total means no slot recorded.

@@ -16,6 +16,7 @@
 
 #include "sandbox/outcome.hpp"
 #include "stats/latency_histogram.hpp"
+#include "stats/tier.hpp"
 
 namespace mtd::stats {
 
@@ -82,6 +83,7 @@ struct Snapshot {
     LatencySummary latency;          // whole request, ns
     LatencySummary sandbox_latency;  // sandbox run alone, ns
     CostSnapshot cost;
+    Tier tier = Tier::None;
 };
 
 // The name the server lists requests that matched no tenant under (404s
@@ -135,7 +137,11 @@ public:
     // sample since the last read: an idle tenant costs a few loads per slot.
     Snapshot snapshot() const;
 
+    // Set by the engine whenever the tier moves (any thread; rare).
+    void set_tier(Tier t) { tier_.store(t, std::memory_order_relaxed); }
+
 private:
+    std::atomic<Tier> tier_{Tier::None};
     size_t count_;
     std::unique_ptr<Slot[]> slots_;
 

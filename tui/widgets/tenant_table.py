@@ -43,7 +43,7 @@ def tier_text(status, cost: dict) -> Text:
     if status is None or not status.version:
         return Text("-", style="dim")
     if status.tier != "translated":
-        style = {"translating": "yellow", "failed": "bold red"}
+        style = {"optimising": "yellow", "translating": "yellow", "failed": "bold red"}
         return Text(status.tier, style=style.get(status.tier, "dim"))
     total = cost.get("instructions_total", 0)
     share = f" {100 * cost.get('translated_instructions', 0) / total:.0f}%" if total else ""
