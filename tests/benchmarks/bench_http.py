@@ -69,7 +69,8 @@ class Server:
     """`mtd-console --no-tui` in its own process: free tenant port, free admin port."""
 
     def __init__(self, threads: int, cache_dir: Path | None):
-        argv = [sys.executable, "-m", "mtd.tui.main", "--no-tui", "--no-watch", "--port", "0",
+        # --no-quick-build: measure the optimised builds, not a swap midway.
+        argv = [sys.executable, "-m", "mtd.tui.main", "--no-tui", "--no-watch", "--no-quick-build", "--port", "0",
                 "--admin-port", "0", "--tenants", str(ROOT / "tenants")]
         if threads:
             argv += ["--threads", str(threads)]

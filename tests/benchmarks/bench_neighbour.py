@@ -250,6 +250,8 @@ def main() -> None:
         engine = Engine(config)
         engine.start()
         try:
+            while not engine.tiers.idle():  # measure the tiers they end in
+                time.sleep(0.1)
             bad = [s.name for s in engine.tenants.values() if s.state != "serving"]
             if bad:
                 sys.exit(f"tenants not serving: {bad}")
