@@ -224,7 +224,7 @@ class Builder:
         try:
             try:
                 return self._build(spec, quick, source)
-            except BuildError:
+            except (BuildError, build_sandbox.Cancelled):
                 raise
             except SandboxUnavailable as e:
                 raise BuildError(spec.name, spec.source.name, None, str(e)) from None

@@ -68,6 +68,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,20 +267,50 @@ def popen(argv: list[str], scratch: Path, *, inputs: list[Path] = (),
     return process
 
 
+class Cancelled(Exception):
+    """A step stopped because the work it was for is no longer wanted."""
+
+
+_scope = threading.local()
+CANCEL_POLL_S = 0.05
+
+
+@contextlib.contextmanager
+def cancel_when(predicate):
+    """Every step run() starts in this thread within the block is killed
+    (and raises Cancelled) as soon as predicate() is true: background work
+    for a version that a newer one replaced does not hold the cores."""
+    outer = getattr(_scope, "predicate", None)
+    _scope.predicate = predicate
+    try:
+        yield
+    finally:
+        _scope.predicate = outer
+
+
 def run(argv: list[str], scratch: Path, output, timeout_s: float, *,
         inputs: list[Path] = (), limits: Limits | None = None,
         compiler: str | None = None) -> int | None:
     """Runs argv in the sandbox with stdout and stderr to the file object
     `output`. Its exit status (negative: killed by that signal), or None if
-    it ran out of time (then every process it started is killed)."""
+    it ran out of time (then every process it started is killed). Within
+    cancel_when(), raises Cancelled once that says so."""
+    cancelled = getattr(_scope, "predicate", None)
     process = popen(argv, scratch, inputs=inputs, limits=limits, cpu_seconds=timeout_s,
                     compiler=compiler, stdin=subprocess.DEVNULL, stdout=output,
                     stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout_s
     try:
-        return process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        kill_tree(process)
-        return None
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return process.wait(timeout=max(0.0, min(left, CANCEL_POLL_S) if cancelled else left))
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    kill_tree(process)
+                    return None
+                if cancelled():
+                    raise Cancelled(f"{Path(argv[0]).name} stopped: no longer wanted") from None
     except BaseException:
         kill_tree(process)
         raise

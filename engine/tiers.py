@@ -11,9 +11,10 @@ one version at a time, while it serves. A version's tier (TenantStatus.tier,
   failed       the optimised build or the translation failed: the log says
                why and the interpreter keeps serving what it has
 
-A version replaced before its turn is skipped, and an optimised build that
-is done after a newer version was published is dropped (Engine.swap_build
-checks under the tenant's publish lock)."""
+A version replaced before its turn is skipped; once replaced, its build or
+compile in progress is killed (build_sandbox.cancel_when), and an optimised
+build done after a newer version was published is dropped
+(Engine.swap_build checks under the tenant's publish lock)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import queue
 import threading
 import time
 
+from . import build_sandbox
 from .build import BuildError, BuildResult
 from .tenants import TenantSpec
 from .translate import compile_translation
@@ -33,6 +35,7 @@ class TierWorker:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._pending = 0  # jobs submitted and not yet done
         self._pending_lock = threading.Lock()
+        self._stopped = False
         # A daemon: quitting never waits for a compile (the sandbox dies
         # with this process).
         threading.Thread(target=self._run, name="mtd-tiers", daemon=True).start()
@@ -48,30 +51,41 @@ class TierWorker:
             return self._pending == 0
 
     def stop(self) -> None:
-        self._jobs.put(None)  # versions waiting are dropped
+        self._stopped = True  # the step running is killed, versions waiting are dropped
+        self._jobs.put(None)
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
             spec, version, build = job
             try:
-                if build.optimised or self._optimise(spec, version, build):
-                    if self.translate:
-                        self._translate(spec.name, version)
+                if self._replaced(spec.name, version):
+                    continue  # replaced before its turn (finally still counts it done)
+                with build_sandbox.cancel_when(lambda: self._replaced(spec.name, version)):
+                    if build.optimised or self._optimise(spec, version, build):
+                        if self.translate:
+                            self._translate(spec.name, version)
+            except build_sandbox.Cancelled:
+                pass  # a newer version was published: its own job follows
             finally:
                 with self._pending_lock:
                     self._pending -= 1
+
+    def _replaced(self, name: str, version: int) -> bool:
+        status = self.engine.tenants.get(name)
+        return self._stopped or status is None or status.version != version
 
     def _optimise(self, spec: TenantSpec, version: int, quick: BuildResult) -> bool:
         """Builds the optimised ELF of the source the quick build compiled
         and swaps it in. False if it failed or the version was replaced."""
         engine = self.engine
-        status = engine.tenants.get(spec.name)
-        if status is None or status.version != version:
-            return False  # replaced meanwhile: skip the build
+        if self._replaced(spec.name, version):
+            return False  # skip the build
         started = time.monotonic()
         try:
             built = engine.builder.build(spec, source=quick.source)
             swapped = engine.swap_build(spec, version, built)
+        except build_sandbox.Cancelled:
+            raise
         except Exception as e:  # whatever it was, the quick build goes on serving
             if engine.set_tier(spec.name, version, "failed"):
                 why = str(e) if isinstance(e, BuildError) else f"{type(e).__name__}: {e}"
@@ -97,6 +111,8 @@ class TierWorker:
                 return
             compiled = compile_translation(source["source"], engine.config.cache_dir)
             program.attach_translation(str(compiled.path))
+        except build_sandbox.Cancelled:
+            raise
         except Exception as e:  # the interpreter goes on serving
             engine.set_tier(name, version, "failed")
             engine.note(name, f"error: translation failed, it stays interpreted: {type(e).__name__}: {e}",
