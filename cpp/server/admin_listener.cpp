@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "server/event_loop.hpp"
+#include "server/h2o_hardening.hpp"
 #include "server/listener.hpp"
 #include "server/server.hpp"
 #include "stats/json_format.hpp"
@@ -22,6 +23,7 @@ struct AdminListener::Handler {
 
 AdminListener::AdminListener(int port, const Server& server) : server_(server) {
     h2o_config_init(&config_);
+    harden(config_);
     config_.max_request_entity_size = 64 * 1024;  // nothing here takes a body
     h2o_hostconf_t* host = h2o_config_register_host(&config_, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     auto* handler = reinterpret_cast<Handler*>(

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "server/admin_listener.hpp"
+#include "server/h2o_hardening.hpp"
 #include "server/listener.hpp"
 #include "server/low_priority.hpp"
 #include "server/request_handler.hpp"
@@ -19,6 +20,7 @@ struct Server::H2oConfig {
 
     explicit H2oConfig(const ServerConfig& config) {
         h2o_config_init(&globalconf);
+        harden(globalconf);
         globalconf.max_request_entity_size = config.max_request_body;
         globalconf.http1.req_timeout = config.request_timeout_ms;
         globalconf.http2.idle_timeout = config.request_timeout_ms;
