@@ -241,9 +241,11 @@ class Engine:
         return self.load(spec)
 
     def unload(self, name: str) -> bool:
-        removed = self.server.remove_tenant(name)
-        with self._lock:
-            self.tenants.pop(name, None)
+        # Under the publish lock: a background swap must not bring it back.
+        with self._publish_lock(name):
+            removed = self.server.remove_tenant(name)
+            with self._lock:
+                self.tenants.pop(name, None)
         if removed:
             self.note(name, "unloaded", event="tenant_removed")
         self._update_readiness()

@@ -208,3 +208,47 @@ def test_stopping_the_engine_kills_its_background_build(tmp_path, monkeypatch):
         engine.stop()
     wait_for(lambda: hanging_compiles() == 0 and engine.tiers.idle(), seconds=30,
              what="the build to be killed")
+
+
+class SpyLock:
+    """The tenant's publish lock, noting every attempt to take it."""
+
+    def __init__(self, lock):
+        self.lock, self.attempted = lock, threading.Event()
+
+    def __enter__(self):
+        self.attempted.set()
+        return self.lock.__enter__()
+
+    def __exit__(self, *exc):
+        return self.lock.__exit__(*exc)
+
+
+def test_a_tenant_removed_while_its_optimised_build_is_swapped_in_stays_removed(tmp_path):
+    versioned(tmp_path / "tenants", 1)
+    engine = make_engine(tmp_path / "tenants", tmp_path / "cache", quick_builds=True)
+    in_swap, release = threading.Event(), threading.Event()
+    load_elf = engine._load_elf
+
+    def slow_swap(spec, result):
+        if result.optimised:  # inside swap_build, holding the publish lock
+            in_swap.set()
+            release.wait(60)
+        return load_elf(spec, result)
+
+    engine._load_elf = slow_swap
+    engine.start()
+    try:
+        assert in_swap.wait(60)
+        spy = engine._publishing["versioned"] = SpyLock(engine._publishing["versioned"])
+        unloading = threading.Thread(target=engine.unload, args=("versioned",))
+        unloading.start()
+        wait_for(spy.attempted.is_set, what="unload to wait for the swap")
+        release.set()
+        unloading.join()
+        wait_for(engine.tiers.idle, what="the background work")
+        assert engine.server.program("versioned") is None and "versioned" not in engine.tenants
+        assert get(engine, "versioned.localhost").status_code == 404
+    finally:
+        release.set()
+        engine.stop()
