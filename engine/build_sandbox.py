@@ -50,10 +50,6 @@ process it starts, each process on its own):
               whoever runs them; else RLIMIT_NPROC, set inside the
               sandbox's own user namespace, which the kernel does not apply
               to root.
-  CPU share   SCHED_IDLE (chrt --idle), for the tool and all it starts:
-              serving requests always wins a contended core, as on_init and
-              long requests do (cpp/server/low_priority.hpp). A build under
-              full load waits for idle CPU; it never slows a neighbour.
 
 If bwrap is missing or cannot create its namespaces, builds fail with
 SandboxUnavailable saying so and how to fix it. MTD_UNSAFE_UNSANDBOXED_BUILDS=1
@@ -79,7 +75,6 @@ from pathlib import Path
 UNSAFE_ENV = "MTD_UNSAFE_UNSANDBOXED_BUILDS"
 BWRAP = "bwrap"
 PRLIMIT = "/usr/bin/prlimit"
-LOWEST_PRIORITY = ["/usr/bin/chrt", "--idle", "0"]  # util-linux, like prlimit
 ENGINE_DIR = Path(__file__).resolve().parent
 # The root's top-level names that merged-/usr systems make symlinks into /usr.
 USR_ALIASES = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
@@ -177,9 +172,9 @@ def command(argv: list[str], scratch: Path, *, inputs: list[Path] = (),
     Raises SandboxUnavailable if the sandbox cannot run here."""
     limits = limits or STEP_LIMITS  # read now: tests lower it
     if unsafe():
-        return [*LOWEST_PRIORITY, *limit_argv(limits, cpu_seconds, sandboxed=False), *argv]
+        return [*limit_argv(limits, cpu_seconds, sandboxed=False), *argv]
     check_available()
-    return [*LOWEST_PRIORITY, *bwrap_argv(Path(scratch), list(inputs), compiler),
+    return [*bwrap_argv(Path(scratch), list(inputs), compiler),
             *limit_argv(limits, cpu_seconds), *argv]
 
 

@@ -539,20 +539,3 @@ def test_pythran_worker_without_a_job_exits_quietly(tmp_path):
     done = subprocess.run([build_sandbox.python_executable(), "-I", str(WORKER)], cwd=tmp_path,
                           input=b"", capture_output=True, timeout=120)
     assert done.returncode == 0 and done.stdout == b""
-
-
-def test_build_steps_run_at_the_lowest_cpu_priority(tmp_path, monkeypatch):
-    """A build never takes a contended core from serving: every step (here
-    a compiler that reports its own scheduling policy as its output) runs
-    under SCHED_IDLE."""
-    fake = tmp_path / "fakecc" / "riscv64-sched-g++"
-    fake.parent.mkdir()
-    fake.write_text('#!/bin/sh\n'
-                    'out=; next=\n'
-                    'for a in "$@"; do [ -n "$next" ] && out=$a; next=; [ "$a" = -o ] && next=1; done\n'
-                    '/usr/bin/chrt -p $$ > "$out"\n')
-    fake.chmod(0o755)
-    monkeypatch.setattr(build_module, "CXX", str(fake))
-    spec = tenant(tmp_path / "tenants", "idle", "app.cpp", CPP_HEAD + CPP_MAIN)
-    report = Builder(tmp_path / "cache").build(spec).elf.read_text()
-    assert "scheduling policy: SCHED_IDLE" in report, report
