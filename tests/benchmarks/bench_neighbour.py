@@ -14,8 +14,10 @@ attack over one keep-alive connection at --attack-rate (default 100/s; 0:
 as fast as it can), and a control row sends a well-behaved request instead;
 baseline rounds (neighbour alone) are interleaved with the attack rounds, so
 both see the same machine. Besides the tenant attacks, "init-loop" reloads a
-tenant whose on_init never returns (in a loop, default init budget) and the
-client attacks open idle or slowloris connections.
+tenant whose on_init never returns (in a loop, default init budget),
+"rebuild loop" saves new code of the api tenant again and again (each save a
+quick build, an optimised build and a translation) and the client attacks
+open idle or slowloris connections.
 
 Printed: per attack, the neighbour's p99 (median over rounds) against the
 median p99 of all baseline rounds, their ratio, and what the attack itself
@@ -63,7 +65,7 @@ TENANT_ATTACKS = {
     "uncaught C++ exception": "/throw",
     "exit without response": "/exit",
 }
-OTHER_ATTACKS = ["init-loop", "2000 idle connections", "slowloris 500"]
+OTHER_ATTACKS = ["init-loop", "rebuild loop", "2000 idle connections", "slowloris 500"]
 
 INIT_LOOP = '#include "mtd_guest.h"\nint main() { for (volatile int i = 0;; i = i + 1) {} }\n'
 
@@ -75,6 +77,8 @@ def supported_syscalls() -> str:
 
 def make_tenants(root: Path) -> None:
     shutil.copytree(ROOT / "tenants" / "hello", root / "hello")
+    shutil.copytree(ROOT / "tenants" / "api", root / "rebuilder")
+    (root / "rebuilder" / "tenant.toml").write_text('hosts = ["rebuilder.test"]\n')
     (root / "hostile").mkdir()
     (root / "hostile" / "app.cpp").write_text((GUEST_TENANTS / "hostile.cpp").read_text())
     # Default limits, except the response size: /big answers 4 MiB, under
@@ -165,6 +169,39 @@ class InitLoopAttack:
         self.thread.join(60)  # the load in progress runs to its budget
 
 
+class RebuildAttack:
+    """Saves new code of a tenant (the api one) and reloads it, again and
+    again: every save pays a quick build, an optimised build and a
+    translation compile, all in the background of the neighbour's traffic."""
+
+    def __init__(self, engine, folder: Path):
+        self.engine, self.folder = engine, folder
+        self.source = (ROOT / "tenants" / "api" / "app.py").read_text()  # as bundled
+        self.stop = threading.Event()
+        self.loads = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        from mtd.engine import LoadFailed
+        while not self.stop.is_set():
+            # New code (not just a comment): the translation is new too.
+            (self.folder / "app.py").write_text(self.source.replace('"api"', f'"api {time.time_ns()}"'))
+            with contextlib.suppress(LoadFailed):
+                self.engine.reload("rebuilder")
+            self.loads += 1
+            while not self.stop.is_set() and not self.engine.tiers.idle():
+                time.sleep(0.05)
+
+    def __enter__(self):
+        self.thread.start()
+        time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(120)
+
+
 def neighbour_run(engine, args):
     from mtd import _core
     gen = _core.LoadGenerator(port=engine.port, path="/", host_header="", threads=1,
@@ -207,6 +244,10 @@ def run_round(engine, args, attack: str | None, paths: dict, tenants_root: Path)
         statuses = " ".join(f"{k}:{v}" for k, v in a["status"].items() if v)
         errors = " ".join(f"{k}:{v}" for k, v in a["errors"].items() if v)
         note = f"{a['rps']:8.0f}/s {statuses} {errors}".rstrip()
+    elif attack == "rebuild loop":
+        with RebuildAttack(engine, tenants_root / "rebuilder") as rebuild:
+            report = neighbour_run(engine, args).wait()
+        note = f"{rebuild.loads} saves"
     elif attack == "init-loop":
         with InitLoopAttack(engine, tenants_root / "initloop") as init:
             report = neighbour_run(engine, args).wait()
