@@ -189,9 +189,9 @@ class Engine:
         """Publishes `result`, the optimised build of version `version`, in
         place of its quick build. False (nothing changes) if that version is
         no longer the one serving. Raises what load_tenant raises."""
-        status = self.tenants.get(spec.name)
         with self._publish_lock(spec.name):
-            if status is None or status.version != version:
+            status = self.serving(spec.name, version)
+            if status is None:
                 return False
             loaded = self._load_elf(spec, result)
             self._set_tier_locked(status, "interpreted")
@@ -205,12 +205,17 @@ class Engine:
     def set_tier(self, name: str, version: int, tier: str) -> bool:
         """Moves version `version` of tenant `name` to `tier`; False (and
         nothing changes) if another version serves by now."""
-        status = self.tenants.get(name)
         with self._publish_lock(name):
-            if status is None or status.version != version:
+            status = self.serving(name, version)
+            if status is None:
                 return False
             self._set_tier_locked(status, tier)
             return True
+
+    def serving(self, name: str, version: int) -> TenantStatus | None:
+        """Tenant `name`'s status if version `version` is the one it serves."""
+        status = self.tenants.get(name)
+        return status if status is not None and status.version == version else None
 
     def _set_tier_locked(self, status: TenantStatus, tier: str) -> None:
         status.tier = tier

@@ -71,15 +71,12 @@ class TierWorker:
                     self._pending -= 1
 
     def _replaced(self, name: str, version: int) -> bool:
-        status = self.engine.tenants.get(name)
-        return self._stopped or status is None or status.version != version
+        return self._stopped or self.engine.serving(name, version) is None
 
     def _optimise(self, spec: TenantSpec, version: int, quick: BuildResult) -> bool:
         """Builds the optimised ELF of the source the quick build compiled
         and swaps it in. False if it failed or the version was replaced."""
         engine = self.engine
-        if self._replaced(spec.name, version):
-            return False  # skip the build
         started = time.monotonic()
         try:
             built = engine.builder.build(spec, source=quick.source)
