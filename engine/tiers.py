@@ -34,21 +34,26 @@ class TierWorker:
         self.translate = translate
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._pending = 0  # jobs submitted and not yet done
-        self._pending_lock = threading.Lock()
+        self._pending_changed = threading.Condition()
         self._stopped = False
         # A daemon: quitting never waits for a compile (the sandbox dies
         # with this process).
         threading.Thread(target=self._run, name="mtd-tiers", daemon=True).start()
 
     def submit(self, spec: TenantSpec, version: int, build: BuildResult) -> None:
-        with self._pending_lock:
+        with self._pending_changed:
             self._pending += 1
         self._jobs.put((spec, version, build))
 
     def idle(self) -> bool:
         """True when every version submitted has gone as far as it will."""
-        with self._pending_lock:
+        with self._pending_changed:
             return self._pending == 0
+
+    def wait_idle(self, timeout_s: float | None = None) -> bool:
+        """Waits until idle() (False if timeout_s passed first)."""
+        with self._pending_changed:
+            return self._pending_changed.wait_for(lambda: self._pending == 0, timeout_s)
 
     def stop(self) -> None:
         self._stopped = True  # the step running is killed, versions waiting are dropped
@@ -67,8 +72,9 @@ class TierWorker:
             except build_sandbox.Cancelled:
                 pass  # a newer version was published: its own job follows
             finally:
-                with self._pending_lock:
+                with self._pending_changed:
                     self._pending -= 1
+                    self._pending_changed.notify_all()
 
     def _replaced(self, name: str, version: int) -> bool:
         return self._stopped or self.engine.serving(name, version) is None

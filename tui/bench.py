@@ -84,9 +84,7 @@ def _wait_for_tiers(engine, timeout_s: float = 600) -> None:
         return
     print("mtd-console bench: waiting for the optimised builds and translations...",
           file=sys.stderr, flush=True)
-    deadline = time.monotonic() + timeout_s
-    while not engine.tiers.idle() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    engine.tiers.wait_idle(timeout_s)
 
 
 def run_bench_command(config, args: argparse.Namespace) -> int:

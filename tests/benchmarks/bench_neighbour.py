@@ -189,8 +189,7 @@ class RebuildAttack:
             with contextlib.suppress(LoadFailed):
                 self.engine.reload("rebuilder")
             self.loads += 1
-            while not self.stop.is_set() and not self.engine.tiers.idle():
-                time.sleep(0.05)
+            self.engine.tiers.wait_idle()
 
     def __enter__(self):
         self.thread.start()
@@ -291,8 +290,7 @@ def main() -> None:
         engine = Engine(config)
         engine.start()
         try:
-            while not engine.tiers.idle():  # measure the tiers they end in
-                time.sleep(0.1)
+            engine.tiers.wait_idle()  # measure the tiers they end in
             bad = [s.name for s in engine.tenants.values() if s.state != "serving"]
             if bad:
                 sys.exit(f"tenants not serving: {bad}")
