@@ -177,35 +177,36 @@ def hanging_compiles() -> int:
     return sum(1 for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "1000"])
 
 
-def test_a_replaced_versions_background_build_is_killed(tmp_path, monkeypatch):
+@pytest.fixture
+def hanging(tmp_path, monkeypatch):
+    """An engine serving version 1's quick build while its optimised build hangs."""
+    hang_optimised_builds_of_version_1(tmp_path, monkeypatch)
+    versioned(tmp_path / "tenants", 1)
+    engine = make_engine(tmp_path / "tenants", tmp_path / "cache", quick_builds=True)
+    engine.start()
+    try:
+        wait_for(lambda: hanging_compiles() == 1, what="version 1's optimised build to hang")
+        yield engine
+    finally:
+        engine.stop()
+
+
+def test_a_replaced_versions_background_build_is_killed(hanging, tmp_path):
     """Saving version 2 kills version 1's optimised build: version 2 gets
     its own now, not after the 180 s time limit."""
-    hang_optimised_builds_of_version_1(tmp_path, monkeypatch)
-    versioned(tmp_path / "tenants", 1)
-    engine = make_engine(tmp_path / "tenants", tmp_path / "cache", quick_builds=True)
-    engine.start()
-    try:
-        wait_for(lambda: hanging_compiles() == 1, what="version 1's optimised build to hang")
-        versioned(tmp_path / "tenants", 2)
-        engine.reload("versioned")
-        wait_for(lambda: engine.tenants["versioned"].tier == "interpreted", seconds=60,
-                 what="version 2's optimised build")
-        assert engine.tenants["versioned"].version == 2
-        assert get(engine, "versioned.localhost").text == "version 2\n"
-        assert hanging_compiles() == 0
-    finally:
-        engine.stop()
+    engine = hanging
+    versioned(tmp_path / "tenants", 2)
+    engine.reload("versioned")
+    wait_for(lambda: engine.tenants["versioned"].tier == "interpreted", seconds=60,
+             what="version 2's optimised build")
+    assert engine.tenants["versioned"].version == 2
+    assert get(engine, "versioned.localhost").text == "version 2\n"
+    assert hanging_compiles() == 0
 
 
-def test_stopping_the_engine_kills_its_background_build(tmp_path, monkeypatch):
-    hang_optimised_builds_of_version_1(tmp_path, monkeypatch)
-    versioned(tmp_path / "tenants", 1)
-    engine = make_engine(tmp_path / "tenants", tmp_path / "cache", quick_builds=True)
-    engine.start()
-    try:
-        wait_for(lambda: hanging_compiles() == 1, what="version 1's optimised build to hang")
-    finally:
-        engine.stop()
+def test_stopping_the_engine_kills_its_background_build(hanging):
+    engine = hanging
+    engine.stop()
     wait_for(lambda: hanging_compiles() == 0 and engine.tiers.idle(), seconds=30,
              what="the build to be killed")
 
